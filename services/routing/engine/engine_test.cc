@@ -1,0 +1,3 @@
+#include "routing/engine/engine.h"
+#include <gtest/gtest.h>
+TEST(Placeholder, Builds) {}
