@@ -41,6 +41,13 @@ bool InteractionRt::Excludes(const std::string& agent_id) const {
   return std::binary_search(excluded.begin(), excluded.end(), agent_id);
 }
 
+bool Blocked(const InteractionRt& in, const AgentRt& agent) {
+  for (const Leg& leg : agent.legs) {
+    if (leg.interaction_id == in.id) return true;
+  }
+  return in.Excludes(agent.profile.agent_id());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Engine (the public facade)
 
@@ -290,7 +297,9 @@ void EngineImpl::OnStep(InteractionRt* in) {
   e->set_queue_id(q->config.queue_id());
   e->set_step(step);
   std::string req = in->requirement;
-  const std::string& step_req = q->config.steps(step).requirement();
+  // A queue without configured steps has one implicit step with no requirement.
+  const std::string step_req =
+      step < q->config.steps_size() ? q->config.steps(step).requirement() : std::string();
   if (!step_req.empty()) req = req.empty() ? step_req : absl::StrCat("(", req, ") && (", step_req, ")");
   e->set_requirement(req);
   if (in->state == v1::INTERACTION_STATE_QUEUED) TryMatchInteraction(in, "step_changed");
@@ -349,7 +358,9 @@ int EngineImpl::StepFor(const QueueRt& q, int64_t waited_ms) const {
 void EngineImpl::InsertWaiting(InteractionRt* in) {
   QueueRt* q = in->queue;
   q->positions.insert(in->key());
-  if (!in->preferred_agent_id.empty() && in->preferred_until_ms > now_ms_) {
+  // A preferred agent who rejected the interaction gives up the preference.
+  if (!in->preferred_agent_id.empty() && in->preferred_until_ms > now_ms_ &&
+      !in->Excludes(in->preferred_agent_id)) {
     AgentRt* agent = FindAgent(in->preferred_agent_id);
     if (agent != nullptr) {
       agent->preferred_waiting.emplace(in->seq, in);
@@ -628,13 +639,15 @@ void EngineImpl::DoLogout(const v1::Logout& c) {
   agent->pending_aux.clear();
   agent->pending_break_ms = 0;
   // Offers go back to their queues; wrap-ups end (force).
+  // The agent goes offline before the offers are requeued, so they cannot come straight back.
   std::vector<Leg> legs = agent->legs;
+  std::vector<InteractionRt*> requeue;
   for (const Leg& leg : legs) {
     if (leg.phase == v1::LEG_PHASE_OFFERED) {
       InteractionRt* in = FindInteraction(leg.interaction_id);
       if (in != nullptr) {
         RescindOffer(in, "agent_logged_out");
-        EnterQueue(in, in->queue, "offer_rescinded", /*new_queue=*/false);
+        requeue.push_back(in);
       }
     } else {
       auto* e = Emit()->mutable_wrap_up_ended();
@@ -645,6 +658,7 @@ void EngineImpl::DoLogout(const v1::Logout& c) {
     }
   }
   SetPresence(agent, v1::PRESENCE_OFFLINE, "");
+  for (InteractionRt* in : requeue) EnterQueue(in, in->queue, "offer_rescinded", false);
 }
 
 void EngineImpl::DoSetPresence(const v1::SetPresence& c) {
@@ -964,11 +978,12 @@ void EngineImpl::DoTransfer(const v1::Transfer& c) {
   e->set_from_agent_id(agent->profile.agent_id());
   e->set_target_queue_id(target->config.queue_id());
   e->set_target_agent_id(c.target_agent_id());
-  in->state = v1::INTERACTION_STATE_QUEUED;
+  // In transit until EnterQueue: the wrap-up below may free the agent, who must not see it yet.
+  in->state = v1::INTERACTION_STATE_UNSPECIFIED;
   in->agent_id.clear();
   in->offer_id.clear();
   in->connected_at_ms = 0;
-  in->excluded.clear();
+  in->excluded.assign(1, agent->profile.agent_id());  // a transfer does not come back
   if (in->preferred_until_ms != 0) {
     timers_.erase(TimerKey{in->preferred_until_ms, TimerKind::kPreferredExpiry, in->id, ""});
     in->preferred_until_ms = 0;

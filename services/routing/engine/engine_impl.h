@@ -184,6 +184,10 @@ struct InteractionRt {
   bool Excludes(const std::string& agent_id) const;
 };
 
+// Whether `agent` may not be offered `in`: it rejected it before, or still holds a leg of it (a
+// wrap-up after transferring it, say).
+bool Blocked(const InteractionRt& in, const AgentRt& agent);
+
 enum class TimerKind : int {
   kOfferTimeout = 0,
   kWrapUp = 1,

@@ -202,7 +202,7 @@ void EngineImpl::TryMatchInteraction(InteractionRt* in, const std::string& trigg
   ex.set_requirement(in->requirement);
   if (in->held_by != nullptr) {
     AgentRt* agent = in->held_by;
-    if (!Offerable(*agent, in->channel)) return;  // waits for its preferred agent
+    if (!Offerable(*agent, in->channel) || Blocked(*in, *agent)) return;  // waits for it
     ex.set_preferred_agent(true);
     ex.set_examined(1);
     auto* c = ex.add_top();
@@ -225,7 +225,7 @@ bool EngineImpl::FindAgentIndexed(InteractionRt* in, v1::Explanation* ex, AgentR
   int examined = 0, filtered_req = 0, filtered_excl = 0, found_at = -1;
   auto visit = [&](const AvailKey& key, AgentRt* agent) {
     ++examined;
-    if (in->Excludes(agent->profile.agent_id())) {
+    if (Blocked(*in, *agent)) {
       ++filtered_excl;
       return true;
     }
@@ -272,7 +272,7 @@ bool EngineImpl::FindAgentNaive(InteractionRt* in, v1::Explanation* ex, AgentRt*
     ++members;
     if (!Offerable(*agent, q->config.channel())) continue;
     ++available;
-    if (in->Excludes(agent->profile.agent_id())) {
+    if (Blocked(*in, *agent)) {
       ++filtered_excl;
       continue;
     }
@@ -350,7 +350,7 @@ InteractionRt* EngineImpl::FindInteractionIndexed(AgentRt* agent, v1::Explanatio
   Pick best;
   std::vector<Pick> top;
   for (auto& [seq, in] : agent->preferred_waiting) {
-    if (!Offerable(*agent, in->channel)) continue;
+    if (!Offerable(*agent, in->channel) || Blocked(*in, *agent)) continue;
     Pick p{in, EffectivePriority(*in)};
     if (p.BetterThan(best)) best = p;
   }
@@ -362,7 +362,6 @@ InteractionRt* EngineImpl::FindInteractionIndexed(AgentRt* agent, v1::Explanatio
     return best.in;
   }
   int queues = 0, classes = 0, filtered_req = 0, filtered_excl = 0;
-  const std::string& agent_id = agent->profile.agent_id();
   for (QueueRt* q : agent->member_of) {
     if (q->nonempty.empty() || !Offerable(*agent, q->config.channel())) continue;
     ++queues;
@@ -373,7 +372,7 @@ InteractionRt* EngineImpl::FindInteractionIndexed(AgentRt* agent, v1::Explanatio
         continue;
       }
       for (auto& [key, in] : cls->waiting) {
-        if (in->Excludes(agent_id)) {
+        if (Blocked(*in, *agent)) {
           ++filtered_excl;
           continue;
         }
@@ -410,16 +409,17 @@ InteractionRt* EngineImpl::FindInteractionNaive(AgentRt* agent, v1::Explanation*
   for (auto& [id, owned] : interactions_) {
     InteractionRt* in = owned.get();
     if (in->state != v1::INTERACTION_STATE_QUEUED) continue;
+    if (in->cls == nullptr && in->held_by == nullptr) continue;  // not waiting (in transit)
     if (!Offerable(*agent, in->channel)) continue;
     ++examined;
     if (in->held_by != nullptr) {
-      if (in->held_by != agent) continue;
+      if (in->held_by != agent || Blocked(*in, *agent)) continue;
       Pick p{in, EffectivePriority(*in)};
       if (p.BetterThan(best_preferred)) best_preferred = p;
       continue;
     }
     if (!in->queue->membership.Matches(env)) continue;
-    if (in->Excludes(agent->profile.agent_id())) {
+    if (Blocked(*in, *agent)) {
       ++filtered_excl;
       continue;
     }
