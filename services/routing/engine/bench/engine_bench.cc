@@ -15,8 +15,10 @@
 //               Per step: Complete (the agent looks for the best waiting interaction across its
 //               queues) + AcceptOffer, then Enqueue of a replacement in the same (queue,
 //               requirement) class, which waits. The population is exactly stable.
-// The naive case of a phase restores a snapshot of the indexed world taken just before it, so
-// both matchers route the same state with the same command stream.
+// The naive case of a phase runs first, on an engine restored from a snapshot of the indexed
+// world; the indexed world then runs from that same state with the same command stream, and the
+// first 3000 decisions of both are compared. After each phase the bench checks the engine's
+// invariants and that no interaction waits while an eligible agent is available.
 
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -295,7 +297,10 @@ class Driver {
   const std::string& error() const { return error_; }
   int64_t connected() const { return static_cast<int64_t>(connected_.size()); }
   bool busy(int agent) const { return busy_[static_cast<size_t>(agent)] != 0; }
-  void Reserve(size_t interactions) { class_of_.reserve(interactions); }
+  void Reserve(size_t interactions) {
+    class_of_.reserve(interactions);
+    connected_.reserve(static_cast<size_t>(m_->n_agents));
+  }
 
   // Applies a command built by the caller (setup only).
   void ApplyOther(v1::RoutingCommand* cmd) { Apply(cmd); }
@@ -355,6 +360,19 @@ class Driver {
   }
 
   Rng& rng() { return rng_; }
+  int ClassOf(int64_t interaction) const {
+    return interaction > 0 && interaction < static_cast<int64_t>(class_of_.size())
+               ? class_of_[static_cast<size_t>(interaction)]
+               : -1;
+  }
+
+  // Records the first `limit` routing decisions (agent, interaction) from now on.
+  void StartTrace(size_t limit) {
+    trace_.clear();
+    trace_.reserve(limit);
+    trace_limit_ = limit;
+  }
+  const std::vector<std::pair<int32_t, int64_t>>& trace() const { return trace_; }
 
  private:
   void InitCommands() {
@@ -387,6 +405,9 @@ class Driver {
         pending_.push_back({static_cast<int32_t>(ParseNumId(o.agent_id())),
                             ParseNumId(o.interaction_id()), o.offer_id()});
         ++offers_;
+        if (trace_.size() < trace_limit_) {
+          trace_.emplace_back(pending_.back().agent, pending_.back().interaction);
+        }
       } else if (ev.body_case() == v1::RoutingEvent::kCommandRejected && error_.empty()) {
         error_ = "command " + cmd->command_id() + " (" + ev.command_rejected().command() +
                  ") rejected: " + ev.command_rejected().reason() + ": " +
@@ -443,6 +464,8 @@ class Driver {
   v1::RoutingCommand tick_, complete_, accept_, enqueue_;
   std::string* language_ = nullptr;
   std::string* customer_ = nullptr;
+  std::vector<std::pair<int32_t, int64_t>> trace_;
+  size_t trace_limit_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -475,7 +498,9 @@ struct World {
   double build_seconds = 0;
 };
 
-bool CheckWorld(Driver& d, const std::string& what) {
+// The engine's invariants, no command rejected, and no missed match: no interaction waits while
+// an available agent is eligible for it (by the generator's restatement of the rules).
+bool CheckWorld(Driver& d, const Model& m, const std::string& what) {
   absl::Status st = d.engine().CheckInvariants();
   if (!st.ok()) {
     Fail(what + ": CheckInvariants: " + std::string(st.message()));
@@ -485,6 +510,39 @@ bool CheckWorld(Driver& d, const std::string& what) {
     Fail(what + ": " + d.error());
     return false;
   }
+  const v1::RoutingSnapshot snap = d.engine().Snapshot();
+  std::vector<int> available;
+  for (const v1::AgentState& a : snap.agents()) {
+    if (a.presence() == v1::PRESENCE_AVAILABLE && a.pending_aux().empty() && a.legs_size() == 0) {
+      available.push_back(static_cast<int>(ParseNumId(a.profile().agent_id())));
+    }
+  }
+  int64_t waiting = 0, missed = 0;
+  std::string example;
+  for (const v1::InteractionRecord& in : snap.interactions()) {
+    if (in.state() != v1::INTERACTION_STATE_QUEUED) continue;
+    ++waiting;
+    const int cls = d.ClassOf(ParseNumId(in.interaction_id()));
+    if (cls < 0 || in.step() != 0 || in.excluded_agents_size() != 0) {
+      Fail(what + ": unexpected waiting interaction " + in.interaction_id());
+      return false;
+    }
+    for (int a : available) {
+      if (!m.Eligible(a, cls)) continue;
+      if (missed++ == 0) {
+        example = in.interaction_id() + " (queue " + in.queue_id() + ", requirement '" +
+                  in.requirement() + "') waits while " + m.agent_ids[static_cast<size_t>(a)] +
+                  " is available and eligible";
+      }
+      break;
+    }
+  }
+  if (missed > 0) {
+    Fail(what + ": " + std::to_string(missed) + " missed matches, e.g. " + example);
+    return false;
+  }
+  std::fprintf(stderr, "[check] %s: invariants hold, %lld waiting, %zu available, no missed match\n",
+               what.c_str(), static_cast<long long>(waiting), available.size());
   return true;
 }
 
@@ -544,7 +602,9 @@ std::unique_ptr<World> BuildWorld(int n_agents) {
   w->phase = kArrivals;
   w->build_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  CheckWorld(d, "build " + std::to_string(n_agents) + " agents");
+  CheckWorld(d, m, "build " + std::to_string(n_agents) + " agents");
+  std::fprintf(stderr, "[setup] %d agents, 100 queues, %lld connected: built in %.1f s\n",
+               n_agents, static_cast<long long>(d.connected()), w->build_seconds);
   return w;
 }
 
@@ -573,29 +633,55 @@ void AdvanceWorld(World* w, int phase) {
   w->phase = phase;
   w->build_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  CheckWorld(d, "phase " + std::to_string(phase) + " at " + std::to_string(m.n_agents) + " agents");
+  CheckWorld(d, m, "phase " + std::to_string(phase) + " at " + std::to_string(m.n_agents) + " agents");
+  std::fprintf(stderr, "[setup] %d agents: all connected, %lld waiting: %.1f s\n", m.n_agents,
+               static_cast<long long>(WaitingFor(phase)), w->build_seconds);
 }
 
 std::unique_ptr<World> g_world;
 std::unique_ptr<Driver> g_naive;
 int g_naive_agents = -1, g_naive_phase = -1;
 
+constexpr size_t kTraceDecisions = 3000;
+
+// The naive and the indexed engine started from the same snapshot and were fed the same command
+// stream: they must have made the same decisions.
+void CompareTraces() {
+  if (!g_naive || !g_world) return;
+  const auto& a = g_naive->trace();
+  const auto& b = g_world->driver->trace();
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) {
+      Fail("naive and indexed matchers diverge at decision " + std::to_string(i) + " after the "
+           "snapshot: naive offered i" + std::to_string(a[i].second) + " to a" +
+           std::to_string(a[i].first) + ", indexed offered i" + std::to_string(b[i].second) +
+           " to a" + std::to_string(b[i].first));
+      return;
+    }
+  }
+  std::fprintf(stderr, "[check] naive and indexed made the same %zu decisions from the snapshot\n", n);
+}
+
 void DropNaive() {
-  if (g_naive) CheckWorld(*g_naive, "naive engine after its runs");
+  if (g_naive) {
+    CompareTraces();
+    CheckWorld(*g_naive, *g_world->model, "naive engine after its runs");
+  }
   g_naive.reset();
   g_naive_agents = g_naive_phase = -1;
 }
 
 World& GetWorld(int agents, int phase) {
   if (g_world && (g_world->agents != agents || g_world->phase > phase)) {
-    CheckWorld(*g_world->driver, "indexed engine after its runs");
     DropNaive();
+    CheckWorld(*g_world->driver, *g_world->model, "indexed engine after its runs");
     g_world.reset();
   }
   if (!g_world) g_world = BuildWorld(agents);
   if (g_world->phase < phase) {
-    CheckWorld(*g_world->driver, "indexed engine after its runs");
     DropNaive();
+    CheckWorld(*g_world->driver, *g_world->model, "indexed engine after its runs");
     AdvanceWorld(g_world.get(), phase);
   }
   return *g_world;
@@ -612,6 +698,9 @@ Driver* GetNaive(int agents, int phase) {
     return nullptr;
   }
   g_naive = std::make_unique<Driver>(*w.driver, *std::move(restored));
+  g_naive->StartTrace(kTraceDecisions);
+  w.driver->StartTrace(kTraceDecisions);
+  std::fprintf(stderr, "[setup] naive engine restored from a snapshot of the indexed one\n");
   g_naive_agents = agents;
   g_naive_phase = phase;
   return g_naive.get();
@@ -620,13 +709,17 @@ Driver* GetNaive(int agents, int phase) {
 // ---------------------------------------------------------------------------------------------
 // The benchmark and the summary.
 
+// Every call of a case (Google Benchmark calls it several times while sizing the iteration
+// count, and once per repetition). The summary takes the median of the calls that ran the
+// final iteration count.
 struct Result {
+  int64_t iterations = 0;
   double ns_per_command = 0;
   double ns_per_decision = 0;
 };
 // key: (phase, agents, naive)
-std::map<std::tuple<int, int, bool>, Result>& Results() {
-  static std::map<std::tuple<int, int, bool>, Result> r;
+std::map<std::tuple<int, int, bool>, std::vector<Result>>& Results() {
+  static std::map<std::tuple<int, int, bool>, std::vector<Result>> r;
   return r;
 }
 std::map<int, Memory>& Memories() {
@@ -674,9 +767,9 @@ void BM_Route(benchmark::State& state, int agents, int phase, bool naive) {
   state.counters["mem_connected_B"] = mem.per_connected;
   if (phase != kArrivals) state.counters["mem_waiting_B"] = mem.per_waiting;
   if (commands > 0) {
-    Result& r = Results()[{phase, agents, naive}];
-    r.ns_per_command = cpu * 1e9 / commands;
-    r.ns_per_decision = decisions > 0 ? cpu * 1e9 / decisions : 0;
+    Results()[{phase, agents, naive}].push_back(
+        {static_cast<int64_t>(state.iterations()), cpu * 1e9 / commands,
+         decisions > 0 ? cpu * 1e9 / decisions : 0});
   }
   Memories()[agents] = mem;  // the per-waiting figure of the latest phase built
 }
@@ -690,12 +783,23 @@ const char* PhaseName(int phase) {
 }
 
 void PrintSummary(FILE* out) {
-  auto get = [](int phase, int agents, bool naive) -> const Result* {
+  std::vector<std::unique_ptr<Result>> medians;
+  auto get = [&medians](int phase, int agents, bool naive) -> const Result* {
     auto it = Results().find({phase, agents, naive});
-    return it == Results().end() ? nullptr : &it->second;
+    if (it == Results().end() || it->second.empty()) return nullptr;
+    int64_t max_iters = 0;
+    for (const Result& r : it->second) max_iters = std::max(max_iters, r.iterations);
+    std::vector<Result> finals;
+    for (const Result& r : it->second) {
+      if (r.iterations == max_iters) finals.push_back(r);
+    }
+    auto by_cmd = [](const Result& a, const Result& b) { return a.ns_per_command < b.ns_per_command; };
+    std::nth_element(finals.begin(), finals.begin() + finals.size() / 2, finals.end(), by_cmd);
+    medians.push_back(std::make_unique<Result>(finals[finals.size() / 2]));
+    return medians.back().get();
   };
-  std::fprintf(out, "\nSummary (thread CPU time of the final run of each case; ns per command, "
-                    "ns per routing decision)\n\n");
+  std::fprintf(out, "\nSummary (thread CPU time; median over the repetitions of the final "
+                    "iteration count; ns per command and per routing decision)\n\n");
   std::fprintf(out, "| workload | agents | indexed ns/cmd | indexed ns/decision | naive ns/cmd | "
                     "naive / indexed | indexed vs 1k agents |\n");
   std::fprintf(out, "|---|---:|---:|---:|---:|---:|---:|\n");
@@ -735,7 +839,9 @@ int main(int argc, char** argv) {
   }
   for (int agents : {1000, 10000, 100000}) {
     for (int phase : {kArrivals, kFreedSmall, kFreedLarge}) {
-      for (bool naive : {false, true}) {
+      // Naive first: it restores a snapshot of the indexed world, which then runs the same
+      // command stream from the same state, so the two traces of decisions can be compared.
+      for (bool naive : {true, false}) {
         const std::string name = std::string(naive ? "naive/" : "indexed/") + PhaseName(phase) +
                                  "/agents:" + std::to_string(agents);
         auto* b = benchmark::RegisterBenchmark(
@@ -748,7 +854,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   DropNaive();
-  if (g_world) CheckWorld(*g_world->driver, "indexed engine after its runs");
+  if (g_world) CheckWorld(*g_world->driver, *g_world->model, "indexed engine after its runs");
   PrintSummary(console ? stdout : stderr);
   benchmark::Shutdown();
   return Failures().empty() ? 0 : 1;
