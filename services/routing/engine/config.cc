@@ -255,7 +255,7 @@ absl::Status EngineImpl::ValidateProfile(const v1::AgentProfile& p) const {
 
 void EngineImpl::SetProfile(AgentRt* agent, const v1::AgentProfile& p) {
   agent->profile = p;
-  agent->generation = next_generation_++;
+  agent->eligible_cache.clear();
   agent->skills.clear();
   for (const auto& s : p.skills()) agent->skills[s.name()] = s.proficiency();
   agent->capacity.fill(0);

@@ -72,7 +72,7 @@ struct Leg {
 };
 
 // A requirement class: the waiting interactions of one queue that share (step, requirement).
-// Agent eligibility is evaluated once per class and agent profile generation, then cached.
+// Whether an agent satisfies it is evaluated once per agent profile, then cached on the agent.
 struct ClassRt {
   int64_t id = 0;  // creation order, for ordered containers of classes
   QueueRt* queue = nullptr;
@@ -80,8 +80,6 @@ struct ClassRt {
   std::string requirement_text;
   expr::Expression requirement;  // the interaction's own requirement
   std::map<WaitKey, InteractionRt*> waiting;
-  // agent order -> (profile generation, eligible)
-  mutable absl::flat_hash_map<int64_t, std::pair<uint64_t, bool>> eligibility;
 };
 
 struct ClassKey {
@@ -120,7 +118,9 @@ struct QueueRt {
 struct AgentRt {
   v1::AgentProfile profile;
   int64_t order = 0;
-  uint64_t generation = 0;  // changes with the profile; keys the eligibility caches
+  // (class id, eligible) for the classes this agent was checked against since its profile last
+  // changed. A few dozen entries, scanned linearly: cheaper than a hash lookup per class.
+  mutable std::vector<std::pair<int64_t, bool>> eligible_cache;
   absl::flat_hash_map<std::string, int> skills;
   std::array<int, kChannelCount> capacity{};
   std::array<int, kChannelCount> load{};
@@ -326,7 +326,6 @@ class EngineImpl {
   int64_t next_order_ = 1;
   int64_t next_interaction_seq_ = 1;
   int64_t next_class_id_ = 1;
-  uint64_t next_generation_ = 1;
 
   absl::btree_map<std::string, std::unique_ptr<QueueRt>> queues_;
   absl::flat_hash_map<std::string, std::unique_ptr<AgentRt>> agents_;

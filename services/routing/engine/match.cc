@@ -133,11 +133,13 @@ bool EngineImpl::EligibleUncached(const QueueRt& q, int step, const expr::Expres
 }
 
 bool EngineImpl::Eligible(const ClassRt& cls, const AgentRt& agent) const {
-  auto [it, inserted] = cls.eligibility.try_emplace(agent.order, 0, false);
-  if (inserted || it->second.first != agent.generation) {
-    it->second = {agent.generation, EligibleUncached(*cls.queue, cls.step, cls.requirement, agent)};
+  for (const auto& [id, ok] : agent.eligible_cache) {
+    if (id == cls.id) return ok;
   }
-  return it->second.second;
+  const bool ok = EligibleUncached(*cls.queue, cls.step, cls.requirement, agent);
+  if (agent.eligible_cache.size() >= 256) agent.eligible_cache.clear();  // stale ids pile up
+  agent.eligible_cache.emplace_back(cls.id, ok);
+  return ok;
 }
 
 ClassRt* EngineImpl::ClassFor(QueueRt* q, int step, const std::string& requirement) {
