@@ -317,8 +317,8 @@ void EngineImpl::OnMaxWait(InteractionRt* in) {
   e->set_action(action);
   if (action == v1::OVERFLOW_ACTION_QUEUE) {
     QueueRt* target = FindQueue(q->config.overflow_queue());
-    e->set_target_queue_id(q->config.overflow_queue());
     if (target != nullptr && target->config.channel() == in->channel) {
+      e->set_target_queue_id(q->config.overflow_queue());
       RemoveWaiting(in);
       EnterQueue(in, target, "overflow", /*new_queue=*/true);
       return;
