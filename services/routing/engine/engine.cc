@@ -265,6 +265,10 @@ void EngineImpl::OnOfferTimeout(InteractionRt* in) {
   e->set_agent_id(in->agent_id);
   if (agent != nullptr) {
     RemoveLeg(agent, in->id);
+    // Like a rejection, a missed offer is not made to the same agent again (DESIGN §2).
+    in->excluded.insert(
+        std::lower_bound(in->excluded.begin(), in->excluded.end(), agent->profile.agent_id()),
+        agent->profile.agent_id());
     // A missed offer means nobody is at the desk: stop offering until they say otherwise.
     agent->pending_aux.clear();
     agent->pending_break_ms = 0;
@@ -396,6 +400,13 @@ void EngineImpl::RemoveWaiting(InteractionRt* in) {
 void EngineImpl::EnterQueue(InteractionRt* in, QueueRt* q, const std::string& cause,
                             bool new_queue) {
   in->state = v1::INTERACTION_STATE_QUEUED;
+  if (!new_queue && q->max_wait_ms > 0 && in->max_wait_deadline_ms == 0 &&
+      now_ms_ >= in->queue_entered_at_ms + q->max_wait_ms) {
+    // Its max wait passed while an agent was being offered it: that offer was its last chance.
+    InsertWaiting(in);
+    OnMaxWait(in);
+    return;
+  }
   if (new_queue) {
     in->queue = q;
     in->queue_entered_at_ms = now_ms_;
@@ -860,6 +871,13 @@ void EngineImpl::DoAccept(const v1::AcceptOffer& c) {
   leg->connected_at_ms = now_ms_;
   in->state = v1::INTERACTION_STATE_CONNECTED;
   in->connected_at_ms = now_ms_;
+  // Answered: waiting-time rules (expansion steps, max wait) no longer apply.
+  ClearTimer(TimerKind::kStep, in->id, "", &in->step_deadline_ms);
+  ClearTimer(TimerKind::kMaxWait, in->id, "", &in->max_wait_deadline_ms);
+  if (in->preferred_until_ms != 0) {
+    timers_.erase(TimerKey{in->preferred_until_ms, TimerKind::kPreferredExpiry, in->id, ""});
+    in->preferred_until_ms = 0;
+  }
   auto* a = Emit()->mutable_offer_accepted();
   a->set_offer_id(c.offer_id());
   a->set_interaction_id(in->id);

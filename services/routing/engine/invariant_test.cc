@@ -416,6 +416,7 @@ class World {
         legs_.erase(e.offer_rejected().agent_id() + "|" + e.offer_rejected().interaction_id());
         break;
       case v1::RoutingEvent::kOfferTimedOut:
+        rejected_[e.offer_timed_out().interaction_id()].insert(e.offer_timed_out().agent_id());
         legs_.erase(e.offer_timed_out().agent_id() + "|" + e.offer_timed_out().interaction_id());
         break;
       case v1::RoutingEvent::kOfferRescinded:
