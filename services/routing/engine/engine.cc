@@ -111,6 +111,7 @@ v1::RoutingEvent* EngineImpl::Emit() {
 }
 
 void EngineImpl::Reject(const std::string& reason, const std::string& message) {
+  rejected_ = true;
   v1::CommandRejected* r = Emit()->mutable_command_rejected();
   r->set_reason(reason);
   r->set_message(message);
@@ -120,18 +121,15 @@ void EngineImpl::Reject(const std::string& reason, const std::string& message) {
 }
 
 void EngineImpl::Apply(const v1::RoutingCommand& command, std::vector<v1::RoutingEvent>* events) {
+  // Idempotency: a repeated command id is ignored entirely (its effects are already in the log),
+  // even its time.
+  if (!command.command_id().empty() && recent_set_.contains(command.command_id())) return;
   command_ = &command;
   out_ = events;
   event_index_ = 0;
+  rejected_ = false;
   const int64_t t = TimestampMs(command.time());
   if (t > now_ms_) now_ms_ = t;
-
-  // Idempotency: a repeated command id is ignored entirely (its effects are already in the log).
-  if (!command.command_id().empty() && recent_set_.contains(command.command_id())) {
-    command_ = nullptr;
-    out_ = nullptr;
-    return;
-  }
   FireDueTimers();
 
   if (command.command_id().empty() || command.command_id().size() > 128) {
@@ -167,7 +165,9 @@ void EngineImpl::Apply(const v1::RoutingCommand& command, std::vector<v1::Routin
     }
   }
 
-  if (!command.command_id().empty()) {
+  // Only commands that took effect are remembered: a rejected one changed nothing, so a retry
+  // (after the operator fixed what it referred to, say) is a fresh attempt.
+  if (!command.command_id().empty() && !rejected_) {
     recent_ids_.push_back(command.command_id());
     recent_set_.insert(command.command_id());
     while (static_cast<int>(recent_ids_.size()) > options_.command_id_window) {
@@ -321,7 +321,9 @@ void EngineImpl::OnMaxWait(InteractionRt* in) {
   e->set_action(action);
   if (action == v1::OVERFLOW_ACTION_QUEUE) {
     QueueRt* target = FindQueue(q->config.overflow_queue());
-    if (target != nullptr && target->config.channel() == in->channel) {
+    if (target != nullptr && target->config.channel() == in->channel &&
+        (target->config.max_size() == 0 ||
+         static_cast<int64_t>(target->positions.size()) < target->config.max_size())) {
       e->set_target_queue_id(q->config.overflow_queue());
       RemoveWaiting(in);
       EnterQueue(in, target, "overflow", /*new_queue=*/true);

@@ -338,6 +338,7 @@ class EngineImpl {
   const v1::RoutingCommand* command_ = nullptr;
   std::vector<v1::RoutingEvent>* out_ = nullptr;
   int event_index_ = 0;
+  bool rejected_ = false;  // the command being applied was rejected
 };
 
 // Helpers shared by the engine's files.
