@@ -40,8 +40,9 @@ absl::Status EngineImpl::BuildQueue(const v1::Queue& c, QueueRt* q, bool check_r
     }
   }
   if (c.strategy() == v1::STRATEGY_UNSPECIFIED || !v1::Strategy_IsValid(c.strategy())) {
-    return Invalid("queue.strategy: must be set (LONGEST_IDLE, MOST_SKILLED, LEAST_OCCUPIED, "
-                   "FEWEST_INTERACTIONS or ROUND_ROBIN)");
+    return Invalid(
+        "queue.strategy: must be set (LONGEST_IDLE, MOST_SKILLED, LEAST_OCCUPIED, "
+        "FEWEST_INTERACTIONS or ROUND_ROBIN)");
   }
   if (c.strategy() == v1::STRATEGY_MOST_SKILLED && c.skill().empty()) {
     return Invalid("queue.skill: MOST_SKILLED needs the skill to rank agents by");
@@ -153,7 +154,8 @@ void EngineImpl::DoUpsertQueue(const v1::UpsertQueue& c) {
   q->nonempty.clear();
   for (InteractionRt* in : waiting) {
     in->step = StepFor(*q, now_ms_ - in->queue_entered_at_ms);
-    in->aging_key = (q->config.priority() + in->priority) * kPriorityScale - q->aging * in->enqueued_at_ms;
+    in->aging_key =
+        (q->config.priority() + in->priority) * kPriorityScale - q->aging * in->enqueued_at_ms;
     ClearTimer(TimerKind::kStep, in->id, "", &in->step_deadline_ms);
     if (in->step + 1 < static_cast<int>(q->step_after_ms.size())) {
       SetTimer(TimerKind::kStep, in->id, "", &in->step_deadline_ms,

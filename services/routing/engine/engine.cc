@@ -115,8 +115,7 @@ void EngineImpl::Reject(const std::string& reason, const std::string& message) {
   v1::CommandRejected* r = Emit()->mutable_command_rejected();
   r->set_reason(reason);
   r->set_message(message);
-  const auto* field =
-      v1::RoutingCommand::descriptor()->FindFieldByNumber(command_->body_case());
+  const auto* field = v1::RoutingCommand::descriptor()->FindFieldByNumber(command_->body_case());
   r->set_command(field != nullptr ? field->name() : "none");
 }
 
@@ -139,26 +138,59 @@ void EngineImpl::Apply(const v1::RoutingCommand& command, std::vector<v1::Routin
                                         command.tenant_id(), "'"));
   } else {
     switch (command.body_case()) {
-      case v1::RoutingCommand::kUpsertQueue: DoUpsertQueue(command.upsert_queue()); break;
-      case v1::RoutingCommand::kRemoveQueue: DoRemoveQueue(command.remove_queue()); break;
-      case v1::RoutingCommand::kUpsertAgent: DoUpsertAgent(command.upsert_agent()); break;
-      case v1::RoutingCommand::kRemoveAgent: DoRemoveAgent(command.remove_agent()); break;
-      case v1::RoutingCommand::kLogin: DoLogin(command.login()); break;
-      case v1::RoutingCommand::kLogout: DoLogout(command.logout()); break;
-      case v1::RoutingCommand::kSetPresence: DoSetPresence(command.set_presence()); break;
-      case v1::RoutingCommand::kEnqueue: DoEnqueue(command.enqueue()); break;
-      case v1::RoutingCommand::kCancel: DoCancel(command.cancel()); break;
-      case v1::RoutingCommand::kAcceptOffer: DoAccept(command.accept_offer()); break;
-      case v1::RoutingCommand::kRejectOffer: DoReject(command.reject_offer()); break;
-      case v1::RoutingCommand::kComplete: DoComplete(command.complete()); break;
-      case v1::RoutingCommand::kEndWrapUp: DoEndWrapUp(command.end_wrap_up()); break;
-      case v1::RoutingCommand::kTransfer: DoTransfer(command.transfer()); break;
-      case v1::RoutingCommand::kEscalate: DoEscalate(command.escalate()); break;
-      case v1::RoutingCommand::kAgentDisconnect: DoAgentDisconnect(command.agent_disconnect()); break;
+      case v1::RoutingCommand::kUpsertQueue:
+        DoUpsertQueue(command.upsert_queue());
+        break;
+      case v1::RoutingCommand::kRemoveQueue:
+        DoRemoveQueue(command.remove_queue());
+        break;
+      case v1::RoutingCommand::kUpsertAgent:
+        DoUpsertAgent(command.upsert_agent());
+        break;
+      case v1::RoutingCommand::kRemoveAgent:
+        DoRemoveAgent(command.remove_agent());
+        break;
+      case v1::RoutingCommand::kLogin:
+        DoLogin(command.login());
+        break;
+      case v1::RoutingCommand::kLogout:
+        DoLogout(command.logout());
+        break;
+      case v1::RoutingCommand::kSetPresence:
+        DoSetPresence(command.set_presence());
+        break;
+      case v1::RoutingCommand::kEnqueue:
+        DoEnqueue(command.enqueue());
+        break;
+      case v1::RoutingCommand::kCancel:
+        DoCancel(command.cancel());
+        break;
+      case v1::RoutingCommand::kAcceptOffer:
+        DoAccept(command.accept_offer());
+        break;
+      case v1::RoutingCommand::kRejectOffer:
+        DoReject(command.reject_offer());
+        break;
+      case v1::RoutingCommand::kComplete:
+        DoComplete(command.complete());
+        break;
+      case v1::RoutingCommand::kEndWrapUp:
+        DoEndWrapUp(command.end_wrap_up());
+        break;
+      case v1::RoutingCommand::kTransfer:
+        DoTransfer(command.transfer());
+        break;
+      case v1::RoutingCommand::kEscalate:
+        DoEscalate(command.escalate());
+        break;
+      case v1::RoutingCommand::kAgentDisconnect:
+        DoAgentDisconnect(command.agent_disconnect());
+        break;
       case v1::RoutingCommand::kStartRecoveryBreak:
         DoStartRecoveryBreak(command.start_recovery_break());
         break;
-      case v1::RoutingCommand::kTick: break;  // timers already fired
+      case v1::RoutingCommand::kTick:
+        break;  // timers already fired
       case v1::RoutingCommand::BODY_NOT_SET:
         Reject("INVALID_ARGUMENT", "body: the command has no body");
         break;
@@ -304,7 +336,8 @@ void EngineImpl::OnStep(InteractionRt* in) {
   // A queue without configured steps has one implicit step with no requirement.
   const std::string step_req =
       step < q->config.steps_size() ? q->config.steps(step).requirement() : std::string();
-  if (!step_req.empty()) req = req.empty() ? step_req : absl::StrCat("(", req, ") && (", step_req, ")");
+  if (!step_req.empty())
+    req = req.empty() ? step_req : absl::StrCat("(", req, ") && (", step_req, ")");
   e->set_requirement(req);
   if (in->state == v1::INTERACTION_STATE_QUEUED) TryMatchInteraction(in, "step_changed");
 }
@@ -467,8 +500,7 @@ void EngineImpl::EndInteraction(InteractionRt* in, v1::EndReason reason,
   e->set_reason(reason);
   e->set_agent_id(in->state == v1::INTERACTION_STATE_CONNECTED ? in->agent_id : "");
   e->set_disposition(disposition);
-  const int64_t answered_at =
-      in->connected_at_ms != 0 ? in->connected_at_ms : now_ms_;
+  const int64_t answered_at = in->connected_at_ms != 0 ? in->connected_at_ms : now_ms_;
   SetDurationMs(answered_at - in->enqueued_at_ms, e->mutable_waited());
   if (in->connected_at_ms != 0) SetDurationMs(now_ms_ - in->connected_at_ms, e->mutable_handled());
   e->set_category(category);
@@ -521,8 +553,8 @@ void EngineImpl::RemoveLeg(AgentRt* agent, const std::string& interaction_id) {
   for (auto it = agent->legs.begin(); it != agent->legs.end(); ++it) {
     if (it->interaction_id != interaction_id) continue;
     if (it->phase == v1::LEG_PHASE_WRAP_UP && it->deadline_ms != 0) {
-      timers_.erase(TimerKey{it->deadline_ms, TimerKind::kWrapUp, agent->profile.agent_id(),
-                             interaction_id});
+      timers_.erase(
+          TimerKey{it->deadline_ms, TimerKind::kWrapUp, agent->profile.agent_id(), interaction_id});
     }
     agent->load[it->channel]--;
     agent->legs.erase(it);
@@ -686,7 +718,8 @@ void EngineImpl::DoSetPresence(const v1::SetPresence& c) {
     return;
   }
   if (c.presence() != v1::PRESENCE_AUX) {
-    return Reject("INVALID_ARGUMENT", "presence: must be AVAILABLE or AUX (use Logout to go offline)");
+    return Reject("INVALID_ARGUMENT",
+                  "presence: must be AVAILABLE or AUX (use Logout to go offline)");
   }
   if (c.reason().empty() || c.reason().size() > 64) {
     return Reject("INVALID_ARGUMENT", "reason: an AUX presence needs a reason code (1-64 bytes)");
@@ -745,8 +778,8 @@ void EngineImpl::DoEnqueue(const v1::Enqueue& c) {
                   "interaction_id: 1-128 bytes of letters, digits and . _ - @ : / ~");
   }
   if (FindInteraction(c.interaction_id()) != nullptr) {
-    return Reject("DUPLICATE_INTERACTION", "interaction_id: '" + c.interaction_id() +
-                                               "' is already in the domain");
+    return Reject("DUPLICATE_INTERACTION",
+                  "interaction_id: '" + c.interaction_id() + "' is already in the domain");
   }
   QueueRt* q = FindQueue(c.queue_id());
   if (q == nullptr) return Reject("NO_SUCH_QUEUE", "queue_id: no queue '" + c.queue_id() + "'");
@@ -798,8 +831,8 @@ void EngineImpl::DoEnqueue(const v1::Enqueue& c) {
     v1::OverflowAction action = q->config.overflow_action();
     if (action == v1::OVERFLOW_ACTION_UNSPECIFIED) action = v1::OVERFLOW_ACTION_DISCONNECT;
     e->set_action(action);
-    QueueRt* target = action == v1::OVERFLOW_ACTION_QUEUE ? FindQueue(q->config.overflow_queue())
-                                                           : nullptr;
+    QueueRt* target =
+        action == v1::OVERFLOW_ACTION_QUEUE ? FindQueue(q->config.overflow_queue()) : nullptr;
     if (target != nullptr && target->config.channel() == in->channel &&
         (target->config.max_size() == 0 ||
          static_cast<int64_t>(target->positions.size()) < target->config.max_size())) {
@@ -822,14 +855,14 @@ void EngineImpl::DoEnqueue(const v1::Enqueue& c) {
 void EngineImpl::DoCancel(const v1::Cancel& c) {
   InteractionRt* in = FindInteraction(c.interaction_id());
   if (in == nullptr) {
-    return Reject("NO_SUCH_INTERACTION", "interaction_id: no interaction '" + c.interaction_id() + "'");
+    return Reject("NO_SUCH_INTERACTION",
+                  "interaction_id: no interaction '" + c.interaction_id() + "'");
   }
   if (c.reason() != v1::CANCEL_REASON_ABANDONED && c.reason() != v1::CANCEL_REASON_CANCELLED) {
     return Reject("INVALID_ARGUMENT", "reason: must be ABANDONED or CANCELLED");
   }
-  const v1::EndReason reason = c.reason() == v1::CANCEL_REASON_ABANDONED
-                                   ? v1::END_REASON_ABANDONED
-                                   : v1::END_REASON_CANCELLED;
+  const v1::EndReason reason = c.reason() == v1::CANCEL_REASON_ABANDONED ? v1::END_REASON_ABANDONED
+                                                                         : v1::END_REASON_CANCELLED;
   switch (in->state) {
     case v1::INTERACTION_STATE_QUEUED:
       RemoveWaiting(in);
@@ -946,7 +979,8 @@ void EngineImpl::DoComplete(const v1::Complete& c) {
     return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
                                        "' is not connected to agent '" + c.agent_id() + "'");
   }
-  if (c.disposition().size() > 64) return Reject("INVALID_ARGUMENT", "disposition: at most 64 bytes");
+  if (c.disposition().size() > 64)
+    return Reject("INVALID_ARGUMENT", "disposition: at most 64 bytes");
   InteractionRt* in = FindInteraction(c.interaction_id());
   EndInteraction(in, v1::END_REASON_COMPLETED, c.disposition());
   StartWrapUp(agent, c.interaction_id(), c.disposition());
@@ -960,7 +994,8 @@ void EngineImpl::DoEndWrapUp(const v1::EndWrapUp& c) {
     return Reject("NOT_IN_WRAP_UP", "interaction_id: agent '" + c.agent_id() +
                                         "' is not wrapping up '" + c.interaction_id() + "'");
   }
-  if (c.disposition().size() > 64) return Reject("INVALID_ARGUMENT", "disposition: at most 64 bytes");
+  if (c.disposition().size() > 64)
+    return Reject("INVALID_ARGUMENT", "disposition: at most 64 bytes");
   const std::string disposition = c.disposition().empty() ? leg->disposition : c.disposition();
   FinishWrapUp(agent, c.interaction_id(), disposition, /*timed_out=*/false);
 }
@@ -987,7 +1022,8 @@ void EngineImpl::DoTransfer(const v1::Transfer& c) {
     if (target_agent == nullptr) {
       return Reject("NO_SUCH_AGENT", "target_agent_id: no agent '" + c.target_agent_id() + "'");
     }
-    if (target_agent == agent) return Reject("INVALID_ARGUMENT", "target_agent_id: is the agent itself");
+    if (target_agent == agent)
+      return Reject("INVALID_ARGUMENT", "target_agent_id: is the agent itself");
   }
   const int64_t timeout = DurationMs(c.timeout());
   if (timeout < 0 || timeout > 3600 * 1000) return Reject("INVALID_ARGUMENT", "timeout: 0..1 h");
@@ -1066,7 +1102,8 @@ void EngineImpl::DoEscalate(const v1::Escalate& c) {
   task->seq = next_interaction_seq_++;
   task->id = absl::StrCat(in->id, "~esc", task->seq);
   task->channel = in->channel;
-  task->priority = std::min(in->priority + (c.priority_boost() == 0 ? 50 : c.priority_boost()), 200);
+  task->priority =
+      std::min(in->priority + (c.priority_boost() == 0 ? 50 : c.priority_boost()), 200);
   task->attributes = in->attributes;
   task->attributes["escalation_reason"] = c.reason();
   task->attributes["escalated_by"] = agent->profile.agent_id();

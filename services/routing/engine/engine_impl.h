@@ -3,9 +3,9 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <ext/pb_ds/assoc_container.hpp>
 #include <ext/pb_ds/tree_policy.hpp>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,7 +21,7 @@
 
 namespace sb::routing {
 
-inline constexpr int kChannelCount = 6;  // index = v1::Channel value
+inline constexpr int kChannelCount = 6;           // index = v1::Channel value
 inline constexpr int64_t kPriorityScale = 60000;  // priority points x ms per minute
 
 struct QueueRt;
@@ -43,9 +43,9 @@ struct WaitKey {
 };
 
 // Order-statistic tree: positions in O(log n).
-using PositionTree = __gnu_pbds::tree<WaitKey, __gnu_pbds::null_type, std::less<WaitKey>,
-                                      __gnu_pbds::rb_tree_tag,
-                                      __gnu_pbds::tree_order_statistics_node_update>;
+using PositionTree =
+    __gnu_pbds::tree<WaitKey, __gnu_pbds::null_type, std::less<WaitKey>, __gnu_pbds::rb_tree_tag,
+                     __gnu_pbds::tree_order_statistics_node_update>;
 
 // Order of an available agent in a queue's strategy (smaller is better); `order` breaks ties.
 struct AvailKey {
@@ -106,9 +106,9 @@ struct QueueRt {
 
   std::map<ClassKey, std::unique_ptr<ClassRt>> classes;
   std::set<ClassRt*, ClassById> nonempty;  // classes with waiting interactions
-  PositionTree positions;                   // every QUEUED interaction of this queue
-  std::map<AvailKey, AgentRt*> available;   // members offerable on config.channel()
-  std::map<int64_t, AgentRt*> members;      // by agent order
+  PositionTree positions;                  // every QUEUED interaction of this queue
+  std::map<AvailKey, AgentRt*> available;  // members offerable on config.channel()
+  std::map<int64_t, AgentRt*> members;     // by agent order
   int64_t logged_in_members = 0;
   int64_t rr_last_order = -1;
   int64_t aht_ms = 0;
@@ -177,8 +177,8 @@ struct InteractionRt {
   int64_t step_deadline_ms = 0;
   int64_t max_wait_deadline_ms = 0;
 
-  ClassRt* cls = nullptr;         // when QUEUED and in a class
-  AgentRt* held_by = nullptr;     // when QUEUED and waiting for its preferred agent
+  ClassRt* cls = nullptr;      // when QUEUED and in a class
+  AgentRt* held_by = nullptr;  // when QUEUED and waiting for its preferred agent
 
   WaitKey key() const { return WaitKey{-aging_key, seq}; }
   bool Excludes(const std::string& agent_id) const;

@@ -15,15 +15,15 @@
 //
 // Seeds: SB_TEST_SEED=<n> reruns one seed; SB_INVARIANT_COMMANDS=<n> changes the total.
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <random>
 #include <set>
-
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <gtest/gtest.h>
 
 #include "common/expr/expr.h"
 #include "routing/engine/engine.h"
@@ -93,8 +93,13 @@ int Capacity(const v1::AgentProfile& p, v1::Channel ch) {
 
 const char* kMemberships[] = {"", "skills.s1 > 0", "skills.s2 >= 2 || supervisor",
                               "team == \"t1\" || team == \"t2\"", "\"es\" in language"};
-const char* kRequirements[] = {"", "", "skills.s1 >= 3", "language == \"en\"", "\"es\" in language",
-                               "skills.s3 > 0 && skills.s1 > 1", "skills.s2 >= 4"};
+const char* kRequirements[] = {"",
+                               "",
+                               "skills.s1 >= 3",
+                               "language == \"en\"",
+                               "\"es\" in language",
+                               "skills.s3 > 0 && skills.s1 > 1",
+                               "skills.s2 >= 4"};
 const char* kAux[] = {"lunch", "training", "meeting"};
 
 struct LegModel {
@@ -313,7 +318,8 @@ class World {
         c.mutable_set_presence()->set_reason(kAux[R(3)]);
       } else if (P(0.3)) {
         c.mutable_start_recovery_break()->set_agent_id(agent);
-        c.mutable_start_recovery_break()->mutable_duration()->set_seconds(1 + static_cast<int64_t>(R(60)));
+        c.mutable_start_recovery_break()->mutable_duration()->set_seconds(
+            1 + static_cast<int64_t>(R(60)));
       } else {
         c.mutable_logout()->set_agent_id(agent);
         c.mutable_logout()->set_force(P(0.5));
@@ -327,7 +333,9 @@ class World {
     } else if (kind < 76) {
       // Invalid or odd commands: unknown ids, stale offers, a repeated command id, no body.
       const int what = static_cast<int>(R(5));
-      if (what == 0) c.mutable_accept_offer()->set_agent_id(Pick(agent_ids_)), c.mutable_accept_offer()->set_offer_id("o999999");
+      if (what == 0)
+        c.mutable_accept_offer()->set_agent_id(Pick(agent_ids_)),
+            c.mutable_accept_offer()->set_offer_id("o999999");
       if (what == 1) c.mutable_complete()->set_agent_id("ghost");
       if (what == 2 && next_id_ > 10) c.set_command_id("c" + std::to_string(R(next_id_ - 1)));
       if (what == 3) c.mutable_remove_queue()->set_queue_id("q" + std::to_string(R(5)));
@@ -354,12 +362,15 @@ class World {
       const std::string bytes = Bytes(ea[i]);
       ASSERT_EQ(bytes, Bytes(eb[i])) << "nondeterministic event at " << c.command_id();
       ASSERT_EQ(bytes, Bytes(er[i])) << "restored engine diverged at " << c.command_id() << "\n"
-                                     << ea[i].DebugString() << "\nvs\n" << er[i].DebugString();
+                                     << ea[i].DebugString() << "\nvs\n"
+                                     << er[i].DebugString();
       v1::RoutingEvent x = ea[i], y = en[i];
       if (x.has_offer_created()) x.mutable_offer_created()->clear_explanation();
       if (y.has_offer_created()) y.mutable_offer_created()->clear_explanation();
-      ASSERT_EQ(Bytes(x), Bytes(y)) << "naive matcher decided differently at " << c.command_id()
-                                    << "\n" << x.DebugString() << "\nvs\n" << y.DebugString();
+      ASSERT_EQ(Bytes(x), Bytes(y))
+          << "naive matcher decided differently at " << c.command_id() << "\n"
+          << x.DebugString() << "\nvs\n"
+          << y.DebugString();
     }
     for (const auto& e : ea) Observe(c, e);
     absl::Status inv = a_.CheckInvariants();
@@ -403,7 +414,9 @@ class World {
         escalation_team_[e.escalation_created().task_id()] = e.escalation_created().team();
         rejected_[e.escalation_created().task_id()].insert(e.escalation_created().agent_id());
         break;
-      case v1::RoutingEvent::kOfferCreated: CheckOffer(e.offer_created()); break;
+      case v1::RoutingEvent::kOfferCreated:
+        CheckOffer(e.offer_created());
+        break;
       case v1::RoutingEvent::kOfferAccepted: {
         const auto& o = e.offer_accepted();
         legs_[o.agent_id() + "|" + o.interaction_id()].phase = "connected";
@@ -424,8 +437,8 @@ class World {
         state_[e.offer_rescinded().interaction_id()] = v1::INTERACTION_STATE_QUEUED;
         break;
       case v1::RoutingEvent::kWrapUpStarted: {
-        auto it = legs_.find(e.wrap_up_started().agent_id() + "|" +
-                             e.wrap_up_started().interaction_id());
+        auto it =
+            legs_.find(e.wrap_up_started().agent_id() + "|" + e.wrap_up_started().interaction_id());
         EXPECT_TRUE(it != legs_.end() && it->second.phase == "connected")
             << "wrap-up without a connected leg: " << e.DebugString();
         if (it != legs_.end()) it->second.phase = "wrap_up";
@@ -550,9 +563,9 @@ TEST(EngineInvariants, MillionRandomCommands) {
   std::cout << applied << " commands applied, " << offers << " offers checked; events seen:\n";
   for (const auto& [name, n] : EventCounts()) std::cout << "  " << name << ": " << n << "\n";
   std::cout << std::flush;
-  for (const char* must : {"offer_rejected", "offer_timed_out", "offer_rescinded", "escalation_joined",
-                           "interaction_transferred", "interaction_overflowed", "interaction_step_changed",
-                           "wrap_up_ended", "command_rejected"}) {
+  for (const char* must : {"offer_rejected", "offer_timed_out", "offer_rescinded",
+                           "escalation_joined", "interaction_transferred", "interaction_overflowed",
+                           "interaction_step_changed", "wrap_up_ended", "command_rejected"}) {
     EXPECT_GT(EventCounts()[must], total / 20000) << "the random walk rarely produced " << must;
   }
   EXPECT_GE(applied, total);

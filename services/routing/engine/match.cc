@@ -2,10 +2,11 @@
 // a routing decision. Every choice is made by a total order (strategy key or effective priority,
 // then arrival, then registration order), so the result never depends on container iteration.
 
+#include "absl/strings/match.h"
+
 #include <algorithm>
 #include <string_view>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "routing/engine/engine_impl.h"
@@ -77,10 +78,14 @@ double EngineImpl::StrategyScore(const QueueRt& q, const AgentRt& agent) const {
       auto it = agent.skills.find(q.config.skill());
       return it == agent.skills.end() ? 0 : it->second;
     }
-    case v1::STRATEGY_LEAST_OCCUPIED: return static_cast<double>(agent.busy_ms) / 1000.0;
-    case v1::STRATEGY_FEWEST_INTERACTIONS: return static_cast<double>(agent.handled);
-    case v1::STRATEGY_ROUND_ROBIN: return static_cast<double>(agent.order);
-    default: return static_cast<double>(now_ms_ - agent.idle_since_ms) / 1000.0;
+    case v1::STRATEGY_LEAST_OCCUPIED:
+      return static_cast<double>(agent.busy_ms) / 1000.0;
+    case v1::STRATEGY_FEWEST_INTERACTIONS:
+      return static_cast<double>(agent.handled);
+    case v1::STRATEGY_ROUND_ROBIN:
+      return static_cast<double>(agent.order);
+    default:
+      return static_cast<double>(now_ms_ - agent.idle_since_ms) / 1000.0;
   }
 }
 
@@ -213,9 +218,8 @@ void EngineImpl::TryMatchInteraction(InteractionRt* in, const std::string& trigg
     return;
   }
   AgentRt* chosen = nullptr;
-  const bool found = options_.matcher == MatcherKind::kIndexed
-                         ? FindAgentIndexed(in, &ex, &chosen)
-                         : FindAgentNaive(in, &ex, &chosen);
+  const bool found = options_.matcher == MatcherKind::kIndexed ? FindAgentIndexed(in, &ex, &chosen)
+                                                               : FindAgentNaive(in, &ex, &chosen);
   if (found) MakeOffer(in, chosen, std::move(ex));
 }
 
@@ -318,7 +322,8 @@ struct Pick {
   bool BetterThan(const Pick& o) const {
     if (o.in == nullptr) return true;
     if (eff != o.eff) return eff > o.eff;
-    if (in->enqueued_at_ms != o.in->enqueued_at_ms) return in->enqueued_at_ms < o.in->enqueued_at_ms;
+    if (in->enqueued_at_ms != o.in->enqueued_at_ms)
+      return in->enqueued_at_ms < o.in->enqueued_at_ms;
     return in->seq < o.in->seq;
   }
 };

@@ -126,7 +126,8 @@ absl::Status EngineImpl::Restore(const v1::RoutingSnapshot& s) {
     a->handled = as.handled();
     a->break_until_ms = as.break_until_ms();
     const std::string& id = as.profile().agent_id();
-    if (a->break_until_ms != 0) timers_.insert(TimerKey{a->break_until_ms, TimerKind::kBreakEnd, id, ""});
+    if (a->break_until_ms != 0)
+      timers_.insert(TimerKey{a->break_until_ms, TimerKind::kBreakEnd, id, ""});
     for (const auto& ls : as.legs()) {
       Leg& leg = a->legs.emplace_back();
       leg.interaction_id = ls.interaction_id();
@@ -182,7 +183,8 @@ absl::Status EngineImpl::Restore(const v1::RoutingSnapshot& s) {
     if (in->offer_expires_ms != 0) {
       timers_.insert(TimerKey{in->offer_expires_ms, TimerKind::kOfferTimeout, id, ""});
     }
-    if (in->step_deadline_ms != 0) timers_.insert(TimerKey{in->step_deadline_ms, TimerKind::kStep, id, ""});
+    if (in->step_deadline_ms != 0)
+      timers_.insert(TimerKey{in->step_deadline_ms, TimerKind::kStep, id, ""});
     if (in->max_wait_deadline_ms != 0) {
       timers_.insert(TimerKey{in->max_wait_deadline_ms, TimerKind::kMaxWait, id, ""});
     }
@@ -263,7 +265,8 @@ absl::Status EngineImpl::CheckInvariants() const {
         }
         if (leg.deadline_ms != 0) {
           ++expected_timers;
-          if (!timers_.contains(TimerKey{leg.deadline_ms, TimerKind::kWrapUp, id, leg.interaction_id})) {
+          if (!timers_.contains(
+                  TimerKey{leg.deadline_ms, TimerKind::kWrapUp, id, leg.interaction_id})) {
             return fail("agent ", id, ": wrap-up timer missing");
           }
         }
@@ -288,7 +291,8 @@ absl::Status EngineImpl::CheckInvariants() const {
       }
       entries += indexed ? 1 : 0;
     }
-    if (entries != a->available_in.size()) return fail("agent ", id, ": stray availability entries");
+    if (entries != a->available_in.size())
+      return fail("agent ", id, ": stray availability entries");
   }
   for (const auto& [qid, q] : queues_) {
     int64_t logged_in = 0;

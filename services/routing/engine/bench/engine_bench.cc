@@ -138,10 +138,14 @@ struct Model {
     if (p == 0) return false;
     if (QueueHasStep(q) && p < 2) return false;
     switch (r) {
-      case 1: return a.es;
-      case 2: return p >= 4;
-      case 3: return a.fr && p >= 2;
-      default: return true;
+      case 1:
+        return a.es;
+      case 2:
+        return p >= 4;
+      case 3:
+        return a.fr && p >= 2;
+      default:
+        return true;
     }
   }
 
@@ -270,7 +274,8 @@ struct PendingOffer {
 
 class Driver {
  public:
-  Driver(const Model* model, std::unique_ptr<Engine> engine) : m_(model), engine_(std::move(engine)) {
+  Driver(const Model* model, std::unique_ptr<Engine> engine)
+      : m_(model), engine_(std::move(engine)) {
     busy_.assign(static_cast<size_t>(m_->n_agents), 0);
     class_of_.push_back(-1);  // interaction numbers start at 1
     InitCommands();
@@ -386,7 +391,8 @@ class Driver {
     attrs["customer_id"] = "k0";
     language_ = &attrs["language"];
     customer_ = &attrs["customer_id"];
-    for (v1::RoutingCommand* c : {&tick_, &complete_, &accept_, &enqueue_}) c->set_tenant_id("bench");
+    for (v1::RoutingCommand* c : {&tick_, &complete_, &accept_, &enqueue_})
+      c->set_tenant_id("bench");
     events_.reserve(16);
     pending_.reserve(8);
   }
@@ -541,7 +547,8 @@ bool CheckWorld(Driver& d, const Model& m, const std::string& what) {
     Fail(what + ": " + std::to_string(missed) + " missed matches, e.g. " + example);
     return false;
   }
-  std::fprintf(stderr, "[check] %s: invariants hold, %lld waiting, %zu available, no missed match\n",
+  std::fprintf(stderr,
+               "[check] %s: invariants hold, %lld waiting, %zu available, no missed match\n",
                what.c_str(), static_cast<long long>(waiting), available.size());
   return true;
 }
@@ -600,11 +607,10 @@ std::unique_ptr<World> BuildWorld(int n_agents) {
   w->mem.per_connected = static_cast<double>(h3 - h2) / static_cast<double>(d.connected());
   w->mem.engine_mb = static_cast<double>(h3 - w->heap_before_engine) / 1e6;
   w->phase = kArrivals;
-  w->build_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  w->build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CheckWorld(d, m, "build " + std::to_string(n_agents) + " agents");
-  std::fprintf(stderr, "[setup] %d agents, 100 queues, %lld connected: built in %.1f s\n",
-               n_agents, static_cast<long long>(d.connected()), w->build_seconds);
+  std::fprintf(stderr, "[setup] %d agents, 100 queues, %lld connected: built in %.1f s\n", n_agents,
+               static_cast<long long>(d.connected()), w->build_seconds);
   return w;
 }
 
@@ -631,9 +637,9 @@ void AdvanceWorld(World* w, int phase) {
   if (add > 0) w->mem.per_waiting = static_cast<double>(h1 - h0) / static_cast<double>(add);
   w->mem.engine_mb = static_cast<double>(h1 - w->heap_before_engine) / 1e6;
   w->phase = phase;
-  w->build_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  CheckWorld(d, m, "phase " + std::to_string(phase) + " at " + std::to_string(m.n_agents) + " agents");
+  w->build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CheckWorld(d, m,
+             "phase " + std::to_string(phase) + " at " + std::to_string(m.n_agents) + " agents");
   std::fprintf(stderr, "[setup] %d agents: all connected, %lld waiting: %.1f s\n", m.n_agents,
                static_cast<long long>(WaitingFor(phase)), w->build_seconds);
 }
@@ -653,14 +659,17 @@ void CompareTraces() {
   const size_t n = std::min(a.size(), b.size());
   for (size_t i = 0; i < n; ++i) {
     if (a[i] != b[i]) {
-      Fail("naive and indexed matchers diverge at decision " + std::to_string(i) + " after the "
-           "snapshot: naive offered i" + std::to_string(a[i].second) + " to a" +
-           std::to_string(a[i].first) + ", indexed offered i" + std::to_string(b[i].second) +
-           " to a" + std::to_string(b[i].first));
+      Fail("naive and indexed matchers diverge at decision " + std::to_string(i) +
+           " after the "
+           "snapshot: naive offered i" +
+           std::to_string(a[i].second) + " to a" + std::to_string(a[i].first) +
+           ", indexed offered i" + std::to_string(b[i].second) + " to a" +
+           std::to_string(b[i].first));
       return;
     }
   }
-  std::fprintf(stderr, "[check] naive and indexed made the same %zu decisions from the snapshot\n", n);
+  std::fprintf(stderr, "[check] naive and indexed made the same %zu decisions from the snapshot\n",
+               n);
 }
 
 void DropNaive() {
@@ -767,18 +776,21 @@ void BM_Route(benchmark::State& state, int agents, int phase, bool naive) {
   state.counters["mem_connected_B"] = mem.per_connected;
   if (phase != kArrivals) state.counters["mem_waiting_B"] = mem.per_waiting;
   if (commands > 0) {
-    Results()[{phase, agents, naive}].push_back(
-        {static_cast<int64_t>(state.iterations()), cpu * 1e9 / commands,
-         decisions > 0 ? cpu * 1e9 / decisions : 0});
+    Results()[{phase, agents, naive}].push_back({static_cast<int64_t>(state.iterations()),
+                                                 cpu * 1e9 / commands,
+                                                 decisions > 0 ? cpu * 1e9 / decisions : 0});
   }
   Memories()[agents] = mem;  // the per-waiting figure of the latest phase built
 }
 
 const char* PhaseName(int phase) {
   switch (phase) {
-    case kArrivals: return "arrivals/idle:10pct";
-    case kFreedSmall: return "agent_freed/waiting:1000";
-    default: return "agent_freed/waiting:100000";
+    case kArrivals:
+      return "arrivals/idle:10pct";
+    case kFreedSmall:
+      return "agent_freed/waiting:1000";
+    default:
+      return "agent_freed/waiting:100000";
   }
 }
 
@@ -793,15 +805,19 @@ void PrintSummary(FILE* out) {
     for (const Result& r : it->second) {
       if (r.iterations == max_iters) finals.push_back(r);
     }
-    auto by_cmd = [](const Result& a, const Result& b) { return a.ns_per_command < b.ns_per_command; };
+    auto by_cmd = [](const Result& a, const Result& b) {
+      return a.ns_per_command < b.ns_per_command;
+    };
     std::nth_element(finals.begin(), finals.begin() + finals.size() / 2, finals.end(), by_cmd);
     medians.push_back(std::make_unique<Result>(finals[finals.size() / 2]));
     return medians.back().get();
   };
-  std::fprintf(out, "\nSummary (thread CPU time; median over the repetitions of the final "
-                    "iteration count; ns per command and per routing decision)\n\n");
-  std::fprintf(out, "| workload | agents | indexed ns/cmd | indexed ns/decision | naive ns/cmd | "
-                    "naive / indexed | indexed vs 1k agents |\n");
+  std::fprintf(out,
+               "\nSummary (thread CPU time; median over the repetitions of the final "
+               "iteration count; ns per command and per routing decision)\n\n");
+  std::fprintf(out,
+               "| workload | agents | indexed ns/cmd | indexed ns/decision | naive ns/cmd | "
+               "naive / indexed | indexed vs 1k agents |\n");
   std::fprintf(out, "|---|---:|---:|---:|---:|---:|---:|\n");
   for (int phase : {kArrivals, kFreedSmall, kFreedLarge}) {
     const Result* base = get(phase, 1000, false);
@@ -813,15 +829,18 @@ void PrintSummary(FILE* out) {
       if (ix) std::snprintf(ixs, sizeof ixs, "%.0f", ix->ns_per_command);
       if (ix) std::snprintf(ixd, sizeof ixd, "%.0f", ix->ns_per_decision);
       if (nv) std::snprintf(nvs, sizeof nvs, "%.0f", nv->ns_per_command);
-      if (ix && nv) std::snprintf(ratio, sizeof ratio, "%.0fx", nv->ns_per_command / ix->ns_per_command);
-      if (ix && base) std::snprintf(growth, sizeof growth, "%.2fx", ix->ns_per_command / base->ns_per_command);
+      if (ix && nv)
+        std::snprintf(ratio, sizeof ratio, "%.0fx", nv->ns_per_command / ix->ns_per_command);
+      if (ix && base)
+        std::snprintf(growth, sizeof growth, "%.2fx", ix->ns_per_command / base->ns_per_command);
       std::fprintf(out, "| %s | %d | %s | %s | %s | %s | %s |\n", PhaseName(phase), agents, ixs,
                    ixd, nvs, ratio, growth);
     }
   }
   std::fprintf(out, "\nMemory (malloc heap deltas while populating the indexed engine)\n\n");
-  std::fprintf(out, "| agents | bytes/agent | bytes/connected interaction | "
-                    "bytes/waiting interaction | engine heap MB |\n|---:|---:|---:|---:|---:|\n");
+  std::fprintf(out,
+               "| agents | bytes/agent | bytes/connected interaction | "
+               "bytes/waiting interaction | engine heap MB |\n|---:|---:|---:|---:|---:|\n");
   for (const auto& [agents, mem] : Memories()) {
     std::fprintf(out, "| %d | %.0f | %.0f | %.0f | %.0f |\n", agents, mem.per_agent,
                  mem.per_connected, mem.per_waiting, mem.engine_mb);
@@ -835,7 +854,8 @@ int main(int argc, char** argv) {
   bool console = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg.starts_with("--benchmark_format=") && arg != "--benchmark_format=console") console = false;
+    if (arg.starts_with("--benchmark_format=") && arg != "--benchmark_format=console")
+      console = false;
   }
   for (int agents : {1000, 10000, 100000}) {
     for (int phase : {kArrivals, kFreedSmall, kFreedLarge}) {
@@ -845,7 +865,8 @@ int main(int argc, char** argv) {
         const std::string name = std::string(naive ? "naive/" : "indexed/") + PhaseName(phase) +
                                  "/agents:" + std::to_string(agents);
         auto* b = benchmark::RegisterBenchmark(
-            name.c_str(), [agents, phase, naive](benchmark::State& s) { BM_Route(s, agents, phase, naive); });
+            name.c_str(),
+            [agents, phase, naive](benchmark::State& s) { BM_Route(s, agents, phase, naive); });
         b->Unit(benchmark::kMicrosecond);
       }
     }
