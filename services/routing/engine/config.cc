@@ -150,8 +150,10 @@ void EngineImpl::DoUpsertQueue(const v1::UpsertQueue& c) {
   std::sort(waiting.begin(), waiting.end(),
             [](const InteractionRt* a, const InteractionRt* b) { return a->seq < b->seq; });
   for (InteractionRt* in : waiting) RemoveWaiting(in);
+  for (auto& [key, cls] : q->classes) DropClass(cls.get());
   q->classes.clear();
   q->nonempty.clear();
+  q->indexed_classes.clear();
   for (InteractionRt* in : waiting) {
     in->step = StepFor(*q, now_ms_ - in->queue_entered_at_ms);
     in->aging_key =
@@ -204,6 +206,7 @@ void EngineImpl::DoRemoveQueue(const v1::RemoveQueue& c) {
     m.erase(std::remove(m.begin(), m.end(), q), m.end());
     Reindex(agent);
   }
+  for (auto& [key, cls] : q->classes) DropClass(cls.get());
   auto* e = Emit()->mutable_queue_removed();
   e->set_queue_id(c.queue_id());
   e->set_config_version(config_version_);

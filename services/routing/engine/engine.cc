@@ -426,8 +426,10 @@ void EngineImpl::RemoveWaiting(InteractionRt* in) {
     in->cls = nullptr;
     if (cls->waiting.empty()) {
       q->nonempty.erase(cls);
-      // Keep empty classes (and their eligibility caches) unless requirements are too varied.
-      if (q->classes.size() > 64) q->classes.erase(ClassKey{cls->step, cls->requirement_text});
+      // An empty class holds nothing but caches, unless it is indexed (state: it shapes
+      // explanations). Dropping the others keeps the class set a function of the state, so a
+      // restored engine has the same classes.
+      if (!cls->indexed) q->classes.erase(ClassKey{cls->step, cls->requirement_text});
     }
   }
 }

@@ -23,6 +23,10 @@ namespace sb::routing {
 
 inline constexpr int kChannelCount = 6;           // index = v1::Channel value
 inline constexpr int64_t kPriorityScale = 60000;  // priority points x ms per minute
+// A class gets its own availability index once an arrival skipped this many members...
+inline constexpr int kIndexClassAfterSkips = 8;
+// ...unless its queue already has this many indexed classes (each costs every agent update).
+inline constexpr size_t kMaxIndexedClassesPerQueue = 16;
 
 struct QueueRt;
 struct AgentRt;
@@ -59,6 +63,10 @@ struct AvailKey {
   }
 };
 
+// Available agents in strategy order. A B-tree: a lookup touches a few wide nodes instead of a
+// dozen scattered red-black nodes, which matters once the domain no longer fits in cache.
+using AvailableSet = absl::btree_map<AvailKey, AgentRt*>;
+
 // One interaction in an agent's hands.
 struct Leg {
   std::string interaction_id;
@@ -80,6 +88,11 @@ struct ClassRt {
   std::string requirement_text;
   expr::Expression requirement;  // the interaction's own requirement
   std::map<WaitKey, InteractionRt*> waiting;
+  // A selective class (arrivals skipped many available members that fail its requirement) gets
+  // its own index of the available members that satisfy it, kept up to date by Reindex. Which
+  // classes are indexed is part of the state (it shapes explanations) and of the snapshot.
+  bool indexed = false;
+  AvailableSet available;
 };
 
 struct ClassKey {
@@ -106,8 +119,9 @@ struct QueueRt {
 
   std::map<ClassKey, std::unique_ptr<ClassRt>> classes;
   std::set<ClassRt*, ClassById> nonempty;  // classes with waiting interactions
+  std::vector<ClassRt*> indexed_classes;   // classes with their own availability index
   PositionTree positions;                  // every QUEUED interaction of this queue
-  std::map<AvailKey, AgentRt*> available;  // members offerable on config.channel()
+  AvailableSet available;                  // members offerable on config.channel()
   std::map<int64_t, AgentRt*> members;     // by agent order
   int64_t logged_in_members = 0;
   int64_t rr_last_order = -1;
@@ -137,7 +151,9 @@ struct AgentRt {
 
   std::vector<QueueRt*> member_of;  // sorted by queue id
   // Entries this agent holds in queues' `available` sets.
+  // The keys this agent holds in queues' and classes' availability sets.
   std::vector<std::pair<QueueRt*, AvailKey>> available_in;
+  std::vector<std::pair<ClassRt*, AvailKey>> class_available_in;
   // Interactions waiting for this agent as their preferred agent, by seq.
   std::map<int64_t, InteractionRt*> preferred_waiting;
 
@@ -292,6 +308,8 @@ class EngineImpl {
   bool EligibleUncached(const QueueRt& q, int step, const expr::Expression& requirement,
                         const AgentRt& agent) const;
   ClassRt* ClassFor(QueueRt* q, int step, const std::string& requirement);
+  void IndexClass(ClassRt* cls);
+  void DropClass(ClassRt* cls);  // removes agents' entries in its index; the caller erases it
   void TryMatchInteraction(InteractionRt* in, const std::string& trigger);
   void TryMatchAgent(AgentRt* agent);
   void TryMatchQueueAgents(QueueRt* q);

@@ -224,7 +224,7 @@ class World {
       *c.mutable_upsert_queue()->mutable_queue() = RandomQueue(i);
       Send(c);
     }
-    const int agents = 8 + static_cast<int>(R(20));
+    const int agents = 8 + static_cast<int>(R(40));
     for (int i = 0; i < agents; ++i) {
       agent_ids_.push_back("a" + std::to_string(i));
       v1::RoutingCommand c = NewCommand();
@@ -508,6 +508,9 @@ class World {
 
   void Resnapshot() {
     v1::RoutingSnapshot s = a_.Snapshot();
+    for (const auto& q : s.queues()) {
+      EventCounts()["(snapshot) indexed classes"] += q.indexed_classes_size();
+    }
     auto restored = Engine::Restore(s);
     ASSERT_TRUE(restored.ok()) << restored.status();
     ASSERT_EQ(Bytes((*restored)->Snapshot()), Bytes(s)) << "restore is not faithful";
@@ -563,9 +566,10 @@ TEST(EngineInvariants, MillionRandomCommands) {
   std::cout << applied << " commands applied, " << offers << " offers checked; events seen:\n";
   for (const auto& [name, n] : EventCounts()) std::cout << "  " << name << ": " << n << "\n";
   std::cout << std::flush;
-  for (const char* must : {"offer_rejected", "offer_timed_out", "offer_rescinded",
-                           "escalation_joined", "interaction_transferred", "interaction_overflowed",
-                           "interaction_step_changed", "wrap_up_ended", "command_rejected"}) {
+  for (const char* must :
+       {"offer_rejected", "offer_timed_out", "offer_rescinded", "escalation_joined",
+        "interaction_transferred", "interaction_overflowed", "interaction_step_changed",
+        "wrap_up_ended", "command_rejected", "(snapshot) indexed classes"}) {
     EXPECT_GT(EventCounts()[must], total / 20000) << "the random walk rarely produced " << must;
   }
   EXPECT_GE(applied, total);

@@ -96,11 +96,41 @@ int64_t EngineImpl::EffectivePriority(const InteractionRt& in) const {
 void EngineImpl::Reindex(AgentRt* agent) {
   for (auto& [q, key] : agent->available_in) q->available.erase(key);
   agent->available_in.clear();
+  for (auto& [cls, key] : agent->class_available_in) cls->available.erase(key);
+  agent->class_available_in.clear();
   for (QueueRt* q : agent->member_of) {
     if (!Offerable(*agent, q->config.channel())) continue;
     AvailKey key = StrategyKey(*q, *agent);
     q->available.emplace(key, agent);
     agent->available_in.emplace_back(q, key);
+    for (ClassRt* cls : q->indexed_classes) {
+      if (!Eligible(*cls, *agent)) continue;
+      cls->available.emplace(key, agent);
+      agent->class_available_in.emplace_back(cls, key);
+    }
+  }
+}
+
+void EngineImpl::IndexClass(ClassRt* cls) {
+  cls->indexed = true;
+  cls->queue->indexed_classes.push_back(cls);
+  for (auto& [key, agent] : cls->queue->available) {
+    if (!Eligible(*cls, *agent)) continue;
+    cls->available.emplace(key, agent);
+    agent->class_available_in.emplace_back(cls, key);
+  }
+}
+
+void EngineImpl::DropClass(ClassRt* cls) {
+  for (auto& [key, agent] : cls->available) {
+    auto& v = agent->class_available_in;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& e) { return e.first == cls; }),
+            v.end());
+  }
+  cls->available.clear();
+  if (cls->indexed) {
+    auto& v = cls->queue->indexed_classes;
+    v.erase(std::remove(v.begin(), v.end(), cls), v.end());
   }
 }
 
@@ -225,17 +255,21 @@ void EngineImpl::TryMatchInteraction(InteractionRt* in, const std::string& trigg
 
 bool EngineImpl::FindAgentIndexed(InteractionRt* in, v1::Explanation* ex, AgentRt** chosen) {
   QueueRt* q = in->queue;
+  ClassRt* cls = in->cls;
   ex->set_members(static_cast<int32_t>(q->members.size()));
   ex->set_available(static_cast<int32_t>(q->available.size()));
   if (q->available.empty()) return false;
+  // A selective class walks its own index: everyone in it satisfies the requirement.
+  const AvailableSet& candidates = cls->indexed ? cls->available : q->available;
   int examined = 0, filtered_req = 0, filtered_excl = 0, found_at = -1;
+  if (cls->indexed) filtered_req = static_cast<int>(q->available.size() - cls->available.size());
   auto visit = [&](const AvailKey& key, AgentRt* agent) {
     ++examined;
     if (Blocked(*in, *agent)) {
       ++filtered_excl;
       return true;
     }
-    if (!Eligible(*in->cls, *agent)) {
+    if (!cls->indexed && !Eligible(*cls, *agent)) {
       ++filtered_req;
       return true;
     }
@@ -246,22 +280,28 @@ bool EngineImpl::FindAgentIndexed(InteractionRt* in, v1::Explanation* ex, AgentR
       *chosen = agent;
       found_at = examined;
     }
-    // Explain with up to 3 candidates, but never spend more than a few extra looks on it.
-    return ex->top_size() < 3 && examined < found_at + 16;
+    // Explain with up to 3 candidates, but spend at most 3 extra looks on it: each look at a
+    // cold agent record is a cache miss, and in a large domain they dominate the cost.
+    return ex->top_size() < 3 && examined < found_at + 4;
   };
   if (q->config.strategy() == v1::STRATEGY_ROUND_ROBIN) {
-    auto start = q->available.lower_bound(AvailKey{0, 0, q->rr_last_order + 1});
+    auto start = candidates.lower_bound(AvailKey{0, 0, q->rr_last_order + 1});
     bool go = true;
-    for (auto it = start; go && it != q->available.end(); ++it) go = visit(it->first, it->second);
-    for (auto it = q->available.begin(); go && it != start; ++it) go = visit(it->first, it->second);
+    for (auto it = start; go && it != candidates.end(); ++it) go = visit(it->first, it->second);
+    for (auto it = candidates.begin(); go && it != start; ++it) go = visit(it->first, it->second);
   } else {
-    for (auto it = q->available.begin(); it != q->available.end(); ++it) {
+    for (auto it = candidates.begin(); it != candidates.end(); ++it) {
       if (!visit(it->first, it->second)) break;
     }
   }
   ex->set_examined(examined);
   ex->set_filtered_requirement(filtered_req);
   ex->set_filtered_excluded(filtered_excl);
+  // Arrivals of this class skip many members: from now on keep an index of those who qualify.
+  if (!cls->indexed && filtered_req > kIndexClassAfterSkips &&
+      q->indexed_classes.size() < kMaxIndexedClassesPerQueue) {
+    IndexClass(cls);
+  }
   return *chosen != nullptr;
 }
 

@@ -66,6 +66,12 @@ void FillQueue(const QueueRt& q, v1::QueueState* out) {
   out->set_rr_last_order(q.rr_last_order);
   out->set_aht_ms(q.aht_ms);
   out->set_handled(q.handled);
+  for (const auto& [key, cls] : q.classes) {
+    if (!cls->indexed) continue;
+    auto* ic = out->add_indexed_classes();
+    ic->set_step(key.step);
+    ic->set_requirement(key.requirement);
+  }
 }
 
 }  // namespace
@@ -195,6 +201,16 @@ absl::Status EngineImpl::Restore(const v1::RoutingSnapshot& s) {
     interactions_.emplace(id, std::move(in));
     if (raw->state == v1::INTERACTION_STATE_QUEUED) InsertWaiting(raw);
   }
+  for (const auto& qs : s.queues()) {
+    QueueRt* q = FindQueue(qs.config().queue_id());
+    for (const auto& ic : qs.indexed_classes()) {
+      if (!expr::Expression::Parse(ic.requirement()).ok()) {
+        return absl::DataLossError("snapshot indexed class requirement does not parse");
+      }
+      ClassRt* cls = ClassFor(q, ic.step(), ic.requirement());
+      if (!cls->indexed) IndexClass(cls);
+    }
+  }
   return CheckInvariants();
 }
 
@@ -290,6 +306,21 @@ absl::Status EngineImpl::CheckInvariants() const {
                     offerable ? " misses it" : " holds it wrongly (or with a stale key)");
       }
       entries += indexed ? 1 : 0;
+    }
+    size_t class_entries = 0;
+    for (QueueRt* q : a->member_of) {
+      if (!Offerable(*a, q->config.channel())) continue;
+      for (ClassRt* cls : q->indexed_classes) {
+        auto it = cls->available.find(StrategyKey(*q, *a));
+        const bool indexed = it != cls->available.end() && it->second == a.get();
+        if (indexed != Eligible(*cls, *a)) {
+          return fail("agent ", id, ": class index of queue ", q->config.queue_id(), " is wrong");
+        }
+        class_entries += indexed ? 1 : 0;
+      }
+    }
+    if (class_entries != a->class_available_in.size()) {
+      return fail("agent ", id, ": stray class availability entries");
     }
     if (entries != a->available_in.size())
       return fail("agent ", id, ": stray availability entries");
