@@ -19,6 +19,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -128,9 +129,11 @@ class World {
 
   void Run(int commands) {
     Setup();
+    const int interval = std::clamp(commands / 8, 50, 4999);
     for (int i = 0; i < commands && !::testing::Test::HasFailure(); ++i) {
       Step();
-      if (i % 4999 == 4998) Resnapshot();
+      // Restore from a snapshot about 8 times per seed (and at least every 5,000 commands).
+      if (i % interval == interval - 1) Resnapshot();
     }
     if (!::testing::Test::HasFailure()) CompareFinal();
   }
