@@ -306,8 +306,7 @@ void EngineImpl::DoRemoveAgent(const v1::RemoveAgent& c) {
   for (auto& [seq, in] : agent->preferred_waiting) held.push_back(in);
   for (InteractionRt* in : held) {
     RemoveWaiting(in);
-    timers_.erase(TimerKey{in->preferred_until_ms, TimerKind::kPreferredExpiry, in->id, ""});
-    in->preferred_until_ms = 0;
+    ClearTimer(TimerKind::kPreferredExpiry, in->id, "", &in->preferred_until_ms);
   }
   const std::string id = c.agent_id();
   auto* e = Emit()->mutable_agent_removed();

@@ -41,6 +41,11 @@ bool InteractionRt::Excludes(const std::string& agent_id) const {
   return std::binary_search(excluded.begin(), excluded.end(), agent_id);
 }
 
+void InteractionRt::Exclude(const std::string& agent_id) {
+  auto it = std::lower_bound(excluded.begin(), excluded.end(), agent_id);
+  if (it == excluded.end() || *it != agent_id) excluded.insert(it, agent_id);
+}
+
 bool Blocked(const InteractionRt& in, const AgentRt& agent) {
   for (const Leg& leg : agent.legs) {
     if (leg.interaction_id == in.id) return true;
@@ -263,7 +268,10 @@ void EngineImpl::FireDueTimers() {
       }
       case TimerKind::kPreferredExpiry: {
         InteractionRt* in = FindInteraction(t.id);
-        if (in != nullptr) OnPreferredExpiry(in);
+        if (in != nullptr) {
+          in->preferred_until_ms = 0;
+          OnPreferredExpiry(in);
+        }
         break;
       }
       case TimerKind::kWrapUp: {
@@ -298,9 +306,7 @@ void EngineImpl::OnOfferTimeout(InteractionRt* in) {
   if (agent != nullptr) {
     RemoveLeg(agent, in->id);
     // Like a rejection, a missed offer is not made to the same agent again (DESIGN §2).
-    in->excluded.insert(
-        std::lower_bound(in->excluded.begin(), in->excluded.end(), agent->profile.agent_id()),
-        agent->profile.agent_id());
+    in->Exclude(agent->profile.agent_id());
     // A missed offer means nobody is at the desk: stop offering until they say otherwise.
     agent->pending_aux.clear();
     agent->pending_break_ms = 0;
@@ -344,11 +350,16 @@ void EngineImpl::OnStep(InteractionRt* in) {
 
 void EngineImpl::OnMaxWait(InteractionRt* in) {
   if (in->state != v1::INTERACTION_STATE_QUEUED) return;  // offered: the offer decides
+  RemoveWaiting(in);
+  Overflow(in, "max_wait");
+}
+
+void EngineImpl::Overflow(InteractionRt* in, const std::string& reason) {
   QueueRt* q = in->queue;
   auto* e = Emit()->mutable_interaction_overflowed();
   e->set_interaction_id(in->id);
   e->set_queue_id(q->config.queue_id());
-  e->set_reason("max_wait");
+  e->set_reason(reason);
   v1::OverflowAction action = q->config.overflow_action();
   if (action == v1::OVERFLOW_ACTION_UNSPECIFIED) action = v1::OVERFLOW_ACTION_DISCONNECT;
   e->set_action(action);
@@ -357,19 +368,16 @@ void EngineImpl::OnMaxWait(InteractionRt* in) {
     if (target != nullptr && target->config.channel() == in->channel &&
         (target->config.max_size() == 0 ||
          static_cast<int64_t>(target->positions.size()) < target->config.max_size())) {
-      e->set_target_queue_id(q->config.overflow_queue());
-      RemoveWaiting(in);
+      e->set_target_queue_id(target->config.queue_id());
       EnterQueue(in, target, "overflow", /*new_queue=*/true);
       return;
     }
-    e->set_action(v1::OVERFLOW_ACTION_DISCONNECT);
+    e->set_action(v1::OVERFLOW_ACTION_DISCONNECT);  // nowhere to go
   }
-  RemoveWaiting(in);
   EndInteraction(in, v1::END_REASON_OVERFLOWED, "");
 }
 
 void EngineImpl::OnPreferredExpiry(InteractionRt* in) {
-  in->preferred_until_ms = 0;
   if (in->state != v1::INTERACTION_STATE_QUEUED) return;
   RemoveWaiting(in);
   InsertWaiting(in);
@@ -486,10 +494,7 @@ void EngineImpl::DeleteInteraction(InteractionRt* in) {
   ClearTimer(TimerKind::kStep, in->id, "", &in->step_deadline_ms);
   ClearTimer(TimerKind::kMaxWait, in->id, "", &in->max_wait_deadline_ms);
   ClearTimer(TimerKind::kOfferTimeout, in->id, "", &in->offer_expires_ms);
-  if (in->preferred_until_ms != 0) {
-    timers_.erase(TimerKey{in->preferred_until_ms, TimerKind::kPreferredExpiry, in->id, ""});
-    in->preferred_until_ms = 0;
-  }
+  ClearTimer(TimerKind::kPreferredExpiry, in->id, "", &in->preferred_until_ms);
   interactions_.erase(in->id);
 }
 
@@ -551,6 +556,19 @@ Leg* EngineImpl::FindLeg(AgentRt* agent, const std::string& interaction_id) {
   return nullptr;
 }
 
+Leg* EngineImpl::FindOfferedLeg(AgentRt* agent, const std::string& offer_id) {
+  for (Leg& leg : agent->legs) {
+    if (leg.phase == v1::LEG_PHASE_OFFERED && leg.offer_id == offer_id) return &leg;
+  }
+  return nullptr;
+}
+
+void EngineImpl::RejectStaleOffer(const std::string& offer_id) {
+  Reject("OFFER_EXPIRED", "offer_id: '" + offer_id +
+                              "' is not pending for this agent (expired, withdrawn, answered or "
+                              "never made)");
+}
+
 void EngineImpl::RemoveLeg(AgentRt* agent, const std::string& interaction_id) {
   for (auto it = agent->legs.begin(); it != agent->legs.end(); ++it) {
     if (it->interaction_id != interaction_id) continue;
@@ -604,6 +622,18 @@ void EngineImpl::SetPresence(AgentRt* agent, v1::Presence presence, const std::s
     for (QueueRt* q : agent->member_of) q->logged_in_members += agent->logged_in() ? 1 : -1;
   }
   if (presence == v1::PRESENCE_AVAILABLE && agent->legs.empty()) agent->idle_since_ms = now_ms_;
+  Reindex(agent);
+}
+
+void EngineImpl::EmitPendingAux(AgentRt* agent) {
+  // Presence is unchanged; the event announces the break to come. No new offers meanwhile.
+  auto* e = Emit()->mutable_agent_state_changed();
+  e->set_agent_id(agent->profile.agent_id());
+  e->set_presence(agent->presence);
+  e->set_reason(agent->reason);
+  e->set_previous(agent->presence);
+  e->set_previous_reason(agent->reason);
+  e->set_pending_aux(agent->pending_aux);
   Reindex(agent);
 }
 
@@ -730,14 +760,7 @@ void EngineImpl::DoSetPresence(const v1::SetPresence& c) {
     // Busy: the break starts when the last interaction (and its wrap-up) ends. No new offers.
     agent->pending_aux = c.reason();
     agent->pending_break_ms = 0;
-    auto* e = Emit()->mutable_agent_state_changed();
-    e->set_agent_id(agent->profile.agent_id());
-    e->set_presence(agent->presence);
-    e->set_reason(agent->reason);
-    e->set_previous(agent->presence);
-    e->set_previous_reason(agent->reason);
-    e->set_pending_aux(agent->pending_aux);
-    Reindex(agent);
+    EmitPendingAux(agent);
     return;
   }
   SetPresence(agent, v1::PRESENCE_AUX, c.reason());
@@ -754,14 +777,7 @@ void EngineImpl::DoStartRecoveryBreak(const v1::StartRecoveryBreak& c) {
   if (!agent->legs.empty()) {
     agent->pending_aux = "recovery";
     agent->pending_break_ms = ms;
-    auto* e = Emit()->mutable_agent_state_changed();
-    e->set_agent_id(agent->profile.agent_id());
-    e->set_presence(agent->presence);
-    e->set_reason(agent->reason);
-    e->set_previous(agent->presence);
-    e->set_previous_reason(agent->reason);
-    e->set_pending_aux(agent->pending_aux);
-    Reindex(agent);
+    EmitPendingAux(agent);
     return;
   }
   agent->pending_aux.clear();
@@ -826,30 +842,13 @@ void EngineImpl::DoEnqueue(const v1::Enqueue& c) {
 
   if (q->config.max_size() > 0 &&
       static_cast<int64_t>(q->positions.size()) >= q->config.max_size()) {
-    auto* e = Emit()->mutable_interaction_overflowed();
-    e->set_interaction_id(in->id);
-    e->set_queue_id(q->config.queue_id());
-    e->set_reason("queue_full");
-    v1::OverflowAction action = q->config.overflow_action();
-    if (action == v1::OVERFLOW_ACTION_UNSPECIFIED) action = v1::OVERFLOW_ACTION_DISCONNECT;
-    e->set_action(action);
-    QueueRt* target =
-        action == v1::OVERFLOW_ACTION_QUEUE ? FindQueue(q->config.overflow_queue()) : nullptr;
-    if (target != nullptr && target->config.channel() == in->channel &&
-        (target->config.max_size() == 0 ||
-         static_cast<int64_t>(target->positions.size()) < target->config.max_size())) {
-      e->set_target_queue_id(target->config.queue_id());
-      EnterQueue(in, target, "overflow", /*new_queue=*/true);
-      return;
-    }
-    if (action == v1::OVERFLOW_ACTION_QUEUE) e->set_action(v1::OVERFLOW_ACTION_DISCONNECT);
-    EndInteraction(in, v1::END_REASON_OVERFLOWED, "");
+    Overflow(in, "queue_full");
     return;
   }
   if (!c.preferred_agent_id().empty()) {
     in->preferred_agent_id = c.preferred_agent_id();
-    in->preferred_until_ms = now_ms_ + (pref_ms > 0 ? pref_ms : 30000);
-    timers_.insert(TimerKey{in->preferred_until_ms, TimerKind::kPreferredExpiry, in->id, ""});
+    SetTimer(TimerKind::kPreferredExpiry, in->id, "", &in->preferred_until_ms,
+             now_ms_ + (pref_ms > 0 ? pref_ms : 30000));
   }
   EnterQueue(in, q, "enqueued", /*new_queue=*/true);
 }
@@ -893,15 +892,8 @@ void EngineImpl::DoCancel(const v1::Cancel& c) {
 void EngineImpl::DoAccept(const v1::AcceptOffer& c) {
   AgentRt* agent = FindAgent(c.agent_id());
   if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
-  Leg* leg = nullptr;
-  for (Leg& l : agent->legs) {
-    if (l.phase == v1::LEG_PHASE_OFFERED && l.offer_id == c.offer_id()) leg = &l;
-  }
-  if (leg == nullptr) {
-    return Reject("OFFER_EXPIRED", "offer_id: '" + c.offer_id() +
-                                       "' is not pending for this agent (expired, withdrawn, "
-                                       "answered or never made)");
-  }
+  Leg* leg = FindOfferedLeg(agent, c.offer_id());
+  if (leg == nullptr) return RejectStaleOffer(c.offer_id());
   InteractionRt* in = FindInteraction(leg->interaction_id);
   ClearTimer(TimerKind::kOfferTimeout, in->id, "", &in->offer_expires_ms);
   leg->phase = v1::LEG_PHASE_CONNECTED;
@@ -911,10 +903,7 @@ void EngineImpl::DoAccept(const v1::AcceptOffer& c) {
   // Answered: waiting-time rules (expansion steps, max wait) no longer apply.
   ClearTimer(TimerKind::kStep, in->id, "", &in->step_deadline_ms);
   ClearTimer(TimerKind::kMaxWait, in->id, "", &in->max_wait_deadline_ms);
-  if (in->preferred_until_ms != 0) {
-    timers_.erase(TimerKey{in->preferred_until_ms, TimerKind::kPreferredExpiry, in->id, ""});
-    in->preferred_until_ms = 0;
-  }
+  ClearTimer(TimerKind::kPreferredExpiry, in->id, "", &in->preferred_until_ms);
   auto* a = Emit()->mutable_offer_accepted();
   a->set_offer_id(c.offer_id());
   a->set_interaction_id(in->id);
@@ -948,15 +937,8 @@ void EngineImpl::DoAccept(const v1::AcceptOffer& c) {
 void EngineImpl::DoReject(const v1::RejectOffer& c) {
   AgentRt* agent = FindAgent(c.agent_id());
   if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
-  const Leg* leg = nullptr;
-  for (const Leg& l : agent->legs) {
-    if (l.phase == v1::LEG_PHASE_OFFERED && l.offer_id == c.offer_id()) leg = &l;
-  }
-  if (leg == nullptr) {
-    return Reject("OFFER_EXPIRED", "offer_id: '" + c.offer_id() +
-                                       "' is not pending for this agent (expired, withdrawn, "
-                                       "answered or never made)");
-  }
+  Leg* leg = FindOfferedLeg(agent, c.offer_id());
+  if (leg == nullptr) return RejectStaleOffer(c.offer_id());
   InteractionRt* in = FindInteraction(leg->interaction_id);
   auto* e = Emit()->mutable_offer_rejected();
   e->set_offer_id(c.offer_id());
@@ -964,9 +946,7 @@ void EngineImpl::DoReject(const v1::RejectOffer& c) {
   e->set_agent_id(agent->profile.agent_id());
   ClearTimer(TimerKind::kOfferTimeout, in->id, "", &in->offer_expires_ms);
   RemoveLeg(agent, in->id);
-  in->excluded.insert(
-      std::lower_bound(in->excluded.begin(), in->excluded.end(), agent->profile.agent_id()),
-      agent->profile.agent_id());
+  in->Exclude(agent->profile.agent_id());
   in->offer_id.clear();
   in->agent_id.clear();
   EnterQueue(in, in->queue, "offer_rejected", /*new_queue=*/false);
@@ -1042,15 +1022,12 @@ void EngineImpl::DoTransfer(const v1::Transfer& c) {
   in->offer_id.clear();
   in->connected_at_ms = 0;
   in->excluded.assign(1, agent->profile.agent_id());  // a transfer does not come back
-  if (in->preferred_until_ms != 0) {
-    timers_.erase(TimerKey{in->preferred_until_ms, TimerKind::kPreferredExpiry, in->id, ""});
-    in->preferred_until_ms = 0;
-  }
+  ClearTimer(TimerKind::kPreferredExpiry, in->id, "", &in->preferred_until_ms);
   in->preferred_agent_id.clear();
   if (target_agent != nullptr) {
     in->preferred_agent_id = target_agent->profile.agent_id();
-    in->preferred_until_ms = now_ms_ + (timeout > 0 ? timeout : 30000);
-    timers_.insert(TimerKey{in->preferred_until_ms, TimerKind::kPreferredExpiry, in->id, ""});
+    SetTimer(TimerKind::kPreferredExpiry, in->id, "", &in->preferred_until_ms,
+             now_ms_ + (timeout > 0 ? timeout : 30000));
   }
   StartWrapUp(agent, in->id, "transferred");
   EnterQueue(in, target, "transferred", /*new_queue=*/true);

@@ -198,6 +198,7 @@ struct InteractionRt {
 
   WaitKey key() const { return WaitKey{-aging_key, seq}; }
   bool Excludes(const std::string& agent_id) const;
+  void Exclude(const std::string& agent_id);  // keeps `excluded` sorted and unique
 };
 
 // Whether `agent` may not be offered `in`: it rejected it before, or still holds a leg of it (a
@@ -274,6 +275,8 @@ class EngineImpl {
   void OnOfferTimeout(InteractionRt* in);
   void OnStep(InteractionRt* in);
   void OnMaxWait(InteractionRt* in);
+  // Applies the queue's overflow action to an interaction that is in no waiting list.
+  void Overflow(InteractionRt* in, const std::string& reason);
   void OnPreferredExpiry(InteractionRt* in);
   void OnBreakEnd(AgentRt* agent);
 
@@ -292,6 +295,9 @@ class EngineImpl {
                     const std::string& disposition, bool timed_out);
   void RemoveLeg(AgentRt* agent, const std::string& interaction_id);
   Leg* FindLeg(AgentRt* agent, const std::string& interaction_id);
+  Leg* FindOfferedLeg(AgentRt* agent, const std::string& offer_id);
+  void RejectStaleOffer(const std::string& offer_id);
+  void EmitPendingAux(AgentRt* agent);
   void SetPresence(AgentRt* agent, v1::Presence presence, const std::string& reason,
                    int64_t until_ms = 0);
   void AfterLegEnded(AgentRt* agent);

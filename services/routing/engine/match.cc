@@ -46,8 +46,6 @@ class AgentEnv : public expr::Env {
   const AgentRt& agent_;
 };
 
-bool Better(const AvailKey& a, const AvailKey& b) { return a < b; }
-
 }  // namespace
 
 bool EngineImpl::Offerable(const AgentRt& agent, v1::Channel channel) const {
@@ -341,7 +339,7 @@ bool EngineImpl::FindAgentNaive(InteractionRt* in, v1::Explanation* ex, AgentRt*
   std::partial_sort(eligible.begin(), eligible.begin() + top, eligible.end(),
                     [](const auto& a, const auto& b) {
                       if (a.first.first != b.first.first) return !a.first.first;
-                      return Better(a.first.second, b.first.second);
+                      return a.first.second < b.first.second;
                     });
   for (size_t i = 0; i < top; ++i) {
     auto* c = ex->add_top();
