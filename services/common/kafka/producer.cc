@@ -150,4 +150,33 @@ absl::Status Producer::Flush(std::chrono::milliseconds timeout) {
                        "kafka producer flush");
 }
 
+absl::StatusOr<int32_t> Producer::PartitionCount(std::string_view topic,
+                                                 std::chrono::milliseconds timeout) {
+  const std::string name(topic);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, name.c_str(), nullptr);
+  if (rkt == nullptr) {
+    return ErrorToStatus(rd_kafka_last_error(), absl::StrCat("kafka topic ", name));
+  }
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk_, 0, rkt, &md, static_cast<int>(timeout.count()));
+  rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return ErrorToStatus(err, absl::StrCat("kafka metadata for ", name));
+  }
+  absl::StatusOr<int32_t> count =
+      absl::NotFoundError(absl::StrCat("kafka topic ", name, " not found"));
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic& t = md->topics[i];
+    if (name != t.topic) continue;
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      count = ErrorToStatus(t.err, absl::StrCat("kafka metadata for ", name));
+    } else if (t.partition_cnt > 0) {
+      count = t.partition_cnt;
+    }
+  }
+  rd_kafka_metadata_destroy(md);
+  return count;
+}
+
 }  // namespace sb::kafka_io

@@ -74,6 +74,10 @@ class Producer {
   // Waits up to `timeout` for every enqueued record's delivery report. Any thread.
   absl::Status Flush(std::chrono::milliseconds timeout);
 
+  // The number of partitions of `topic` (from the cluster's metadata). NOT_FOUND for an unknown
+  // topic, UNAVAILABLE when no broker answers within `timeout`.
+  absl::StatusOr<int32_t> PartitionCount(std::string_view topic, std::chrono::milliseconds timeout);
+
   // The effective message.timeout.ms.
   std::chrono::milliseconds message_timeout() const { return message_timeout_; }
 
