@@ -257,6 +257,8 @@ absl::StatusOr<std::vector<Record>> ReadPartition(const KafkaConfig& kafka, std:
       (*consumer)->QueryWatermarks(topic, partition, timeout);
   if (!marks.ok()) return marks.status();
   const int64_t end = marks->second;
+  // BEGINNING (or an offset retention already dropped) means the log start.
+  if (from_offset < marks->first) from_offset = marks->first;
   std::vector<Record> out;
   if (from_offset >= end) return out;
   if (absl::Status s = (*consumer)->Assign({{std::string(topic), partition, from_offset}});

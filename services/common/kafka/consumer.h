@@ -123,7 +123,8 @@ class Consumer {
   bool closed_ = false;
 };
 
-// Reads partition `partition` of `topic` from `from_offset` up to its high watermark as of the
+// Reads partition `partition` of `topic` from `from_offset` (RD_KAFKA_OFFSET_BEGINNING, or an
+// offset below the log start, reads from the log start) up to its high watermark as of the
 // call (a replay of what is there now), without a consumer group. DEADLINE_EXCEEDED if the
 // records cannot all be read within `timeout`. `kafka` needs only bootstrap_servers.
 absl::StatusOr<std::vector<Record>> ReadPartition(const KafkaConfig& kafka, std::string_view topic,

@@ -86,6 +86,20 @@ std::optional<v1::QueueState> Engine::GetQueue(const std::string& id) const {
 }
 int64_t Engine::QueueWaiting(const std::string& id) const { return impl_->QueueWaiting(id); }
 absl::Status Engine::CheckInvariants() const { return impl_->CheckInvariants(); }
+std::optional<Rejection> Engine::Check(const v1::RoutingCommand& command) const {
+  switch (command.body_case()) {
+    case v1::RoutingCommand::kEnqueue:
+      return impl_->CheckEnqueue(command.enqueue());
+    case v1::RoutingCommand::kCancel:
+      if (!impl_->GetInteraction(command.cancel().interaction_id()).has_value()) {
+        return Rejection{"NO_SUCH_INTERACTION", "interaction_id: no interaction '" +
+                                                    command.cancel().interaction_id() + "'"};
+      }
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // EngineImpl: dispatch
@@ -790,43 +804,52 @@ void EngineImpl::DoStartRecoveryBreak(const v1::StartRecoveryBreak& c) {
 // ---------------------------------------------------------------------------------------------
 // Interactions
 
-void EngineImpl::DoEnqueue(const v1::Enqueue& c) {
+std::optional<Rejection> EngineImpl::CheckEnqueue(const v1::Enqueue& c) const {
   if (!ValidId(c.interaction_id(), 128)) {
-    return Reject("INVALID_ARGUMENT",
-                  "interaction_id: 1-128 bytes of letters, digits and . _ - @ : / ~");
+    return Rejection{"INVALID_ARGUMENT",
+                     "interaction_id: 1-128 bytes of letters, digits and . _ - @ : / ~"};
   }
   if (FindInteraction(c.interaction_id()) != nullptr) {
-    return Reject("DUPLICATE_INTERACTION",
-                  "interaction_id: '" + c.interaction_id() + "' is already in the domain");
+    return Rejection{"DUPLICATE_INTERACTION",
+                     "interaction_id: '" + c.interaction_id() + "' is already in the domain"};
   }
   QueueRt* q = FindQueue(c.queue_id());
-  if (q == nullptr) return Reject("NO_SUCH_QUEUE", "queue_id: no queue '" + c.queue_id() + "'");
+  if (q == nullptr) return Rejection{"NO_SUCH_QUEUE", "queue_id: no queue '" + c.queue_id() + "'"};
   if (c.channel() != v1::CHANNEL_UNSPECIFIED && c.channel() != q->config.channel()) {
-    return Reject("CHANNEL_MISMATCH", "channel: queue '" + c.queue_id() + "' serves " +
-                                          v1::Channel_Name(q->config.channel()));
+    return Rejection{"CHANNEL_MISMATCH", "channel: queue '" + c.queue_id() + "' serves " +
+                                             v1::Channel_Name(q->config.channel())};
   }
   if (c.priority() < 0 || c.priority() > 100) {
-    return Reject("INVALID_ARGUMENT", "priority: must be 0..100");
+    return Rejection{"INVALID_ARGUMENT", "priority: must be 0..100"};
   }
-  if (c.attributes_size() > 64) return Reject("INVALID_ARGUMENT", "attributes: at most 64");
+  if (c.attributes_size() > 64) return Rejection{"INVALID_ARGUMENT", "attributes: at most 64"};
   for (const auto& [k, v] : c.attributes()) {
     if (k.empty() || k.size() > 64 || v.size() > 1024) {
-      return Reject("INVALID_ARGUMENT", "attributes: keys 1-64 bytes, values at most 1024 bytes");
+      return Rejection{"INVALID_ARGUMENT",
+                       "attributes: keys 1-64 bytes, values at most 1024 bytes"};
     }
   }
   if (q->classes.find(ClassKey{0, c.requirement()}) == q->classes.end()) {
     auto parsed = expr::Expression::Parse(c.requirement());
     if (!parsed.ok()) {
-      return Reject("BAD_EXPRESSION", "requirement: " + std::string(parsed.status().message()));
+      return Rejection{"BAD_EXPRESSION", "requirement: " + std::string(parsed.status().message())};
     }
   }
   if (!c.preferred_agent_id().empty() && FindAgent(c.preferred_agent_id()) == nullptr) {
-    return Reject("NO_SUCH_AGENT", "preferred_agent_id: no agent '" + c.preferred_agent_id() + "'");
+    return Rejection{"NO_SUCH_AGENT",
+                     "preferred_agent_id: no agent '" + c.preferred_agent_id() + "'"};
   }
   const int64_t pref_ms = DurationMs(c.preferred_timeout());
   if (pref_ms < 0 || pref_ms > 3600 * 1000) {
-    return Reject("INVALID_ARGUMENT", "preferred_timeout: must be 0..1 h");
+    return Rejection{"INVALID_ARGUMENT", "preferred_timeout: must be 0..1 h"};
   }
+
+  return std::nullopt;
+}
+
+void EngineImpl::DoEnqueue(const v1::Enqueue& c) {
+  if (auto r = CheckEnqueue(c); r.has_value()) return Reject(r->reason, r->message);
+  QueueRt* q = FindQueue(c.queue_id());
 
   auto owned = std::make_unique<InteractionRt>();
   InteractionRt* in = owned.get();
@@ -846,6 +869,7 @@ void EngineImpl::DoEnqueue(const v1::Enqueue& c) {
     return;
   }
   if (!c.preferred_agent_id().empty()) {
+    const int64_t pref_ms = DurationMs(c.preferred_timeout());
     in->preferred_agent_id = c.preferred_agent_id();
     SetTimer(TimerKind::kPreferredExpiry, in->id, "", &in->preferred_until_ms,
              now_ms_ + (pref_ms > 0 ? pref_ms : 30000));

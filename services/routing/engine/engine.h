@@ -45,6 +45,13 @@ struct EngineStats {
   int64_t timers = 0;
 };
 
+// Why a command is (or would be) rejected: a stable reason (docs/routing.md) and a message that
+// names the field at fault.
+struct Rejection {
+  std::string reason;
+  std::string message;
+};
+
 class EngineImpl;
 
 // Engine: the routing state machine of one routing domain (a tenant).
@@ -88,6 +95,11 @@ class Engine {
   std::optional<v1::QueueState> GetQueue(const std::string& queue_id) const;
   // Number of interactions waiting in a queue (not offered).
   int64_t QueueWaiting(const std::string& queue_id) const;
+
+  // Whether `command` would be rejected if applied now, without applying it. Checks Enqueue
+  // (every check the engine makes) and Cancel (the interaction exists); other kinds: nullopt.
+  // For the API's synchronous validation (the engine stays the authority when it applies).
+  std::optional<Rejection> Check(const v1::RoutingCommand& command) const;
 
   // Verifies every internal index against the state (capacity, one state per interaction, index
   // membership). O(state); for tests. Returns the first inconsistency found.

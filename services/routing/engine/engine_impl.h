@@ -257,6 +257,12 @@ class EngineImpl {
   void DoLogout(const v1::Logout& c);
   void DoSetPresence(const v1::SetPresence& c);
   void DoEnqueue(const v1::Enqueue& c);
+
+ public:
+  // Why an Enqueue would be rejected now, if it would (the checks of DoEnqueue, no effects).
+  std::optional<Rejection> CheckEnqueue(const v1::Enqueue& c) const;
+
+ private:
   void DoCancel(const v1::Cancel& c);
   void DoAccept(const v1::AcceptOffer& c);
   void DoReject(const v1::RejectOffer& c);

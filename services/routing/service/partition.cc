@@ -53,6 +53,13 @@ bool PartitionProcessor::Apply(int64_t offset, const v1::RoutingCommand& command
   return true;
 }
 
+bool PartitionProcessor::Skip(int64_t offset) {
+  if (offset <= last_offset_) return false;
+  last_offset_ = offset;
+  ++applied_since_snapshot_;
+  return true;
+}
+
 void PartitionProcessor::UpdateDue(const std::string& tenant_id, const Engine& engine) {
   auto old = due_by_tenant_.find(tenant_id);
   if (old != due_by_tenant_.end()) {

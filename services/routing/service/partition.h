@@ -39,6 +39,10 @@ class PartitionProcessor {
   bool Apply(int64_t offset, const v1::RoutingCommand& command,
              std::vector<v1::RoutingEvent>* events);
 
+  // Records that the record at `offset` was not a command (unparseable): it is skipped like an
+  // applied one, so a replay stays aligned. False if at or below the last applied offset.
+  bool Skip(int64_t offset);
+
   // The earliest timer due across the partition's domains, if any.
   std::optional<DueTimer> NextDue() const;
 
@@ -56,6 +60,10 @@ class PartitionProcessor {
   void MarkSnapshotted() { applied_since_snapshot_ = 0; }
   const Engine* FindDomain(const std::string& tenant_id) const;
   size_t domain_count() const { return domains_.size(); }
+  template <typename F>
+  void ForEachDomain(F&& f) const {
+    for (const auto& [tenant, engine] : domains_) f(*engine);
+  }
 
  private:
   void UpdateDue(const std::string& tenant_id, const Engine& engine);

@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "routing/service/snapshot_chunks.h"
+
 namespace sb::routing {
 namespace {
 
@@ -202,6 +204,79 @@ TEST(EventDeduplicator, KeepsOneWatermarkPerPartition) {
   EXPECT_FALSE(dedup.Accept(e));  // behind partition 0's watermark
   e.set_index(3);
   EXPECT_TRUE(dedup.Accept(e));
+}
+
+v1::PartitionSnapshot BigSnapshot(int32_t partition, int calls) {
+  PartitionProcessor p(partition);
+  std::vector<v1::RoutingEvent> events;
+  int64_t offset = 0;
+  for (const auto& c : TenantLog("acme", calls)) p.Apply(offset++, c, &events);
+  return p.Snapshot();
+}
+
+TEST(SnapshotChunks, SplitAndAssembleRoundTrip) {
+  const v1::PartitionSnapshot snap = BigSnapshot(3, 200);
+  const std::string bytes = Bytes(snap);
+  ASSERT_GT(bytes.size(), 4000u);
+  auto chunks = SplitSnapshot(snap, "s1", 1000);
+  EXPECT_EQ(chunks.size(), (bytes.size() + 999) / 1000);
+  for (const auto& c : chunks) {
+    EXPECT_LE(c.data().size(), 1000u);
+    EXPECT_EQ(ChunkKey(c), "3/" + std::to_string(c.index()));
+  }
+  SnapshotAssembler a;
+  for (const auto& c : chunks) a.Add(c);
+  auto latest = a.Latest();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ(Bytes(**latest), bytes);
+}
+
+TEST(SnapshotChunks, IncompleteSnapshotsAreSkippedAndHighestOffsetWins) {
+  v1::PartitionSnapshot old_snap = BigSnapshot(0, 50);
+  v1::PartitionSnapshot new_snap = BigSnapshot(0, 120);
+  ASSERT_GT(new_snap.command_offset(), old_snap.command_offset());
+  auto old_chunks = SplitSnapshot(old_snap, "old", 700);
+  auto new_chunks = SplitSnapshot(new_snap, "new", 700);
+  auto newest_chunks = SplitSnapshot(BigSnapshot(0, 150), "dead-writer", 700);
+  SnapshotAssembler a;
+  // Log order: the newest snapshot, then an old one from a zombie, then a half-written newer one.
+  for (const auto& c : new_chunks) a.Add(c);
+  for (const auto& c : old_chunks) a.Add(c);
+  for (size_t i = 0; i + 1 < newest_chunks.size(); ++i) a.Add(newest_chunks[i]);
+  auto latest = a.Latest();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->command_offset(), new_snap.command_offset());
+  EXPECT_EQ(Bytes(**latest), Bytes(new_snap));
+}
+
+TEST(SnapshotChunks, NothingCompleteAndBadChunks) {
+  SnapshotAssembler a;
+  auto none = a.Latest();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  v1::SnapshotChunk bad;
+  bad.set_snapshot_id("x");
+  bad.set_index(2);
+  bad.set_count(2);
+  a.Add(bad);
+  EXPECT_EQ(a.ignored(), 1);
+  v1::SnapshotChunk garbage;
+  garbage.set_snapshot_id("g");
+  garbage.set_count(1);
+  garbage.set_data("\xff\xff\xff");
+  a.Add(garbage);
+  EXPECT_EQ(a.Latest().status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(PartitionProcessor, SkipKeepsReplayAligned) {
+  PartitionProcessor p(0);
+  std::vector<v1::RoutingEvent> events;
+  EXPECT_TRUE(p.Skip(0));
+  EXPECT_FALSE(p.Skip(0));
+  EXPECT_FALSE(p.Apply(0, Cmd("acme", "x", kT0), &events));
+  EXPECT_EQ(p.last_offset(), 0);
 }
 
 }  // namespace

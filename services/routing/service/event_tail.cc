@@ -1,0 +1,122 @@
+#include "routing/service/event_tail.h"
+
+#include "absl/strings/str_cat.h"
+#include "routing/client/routing_client.h"
+#include "spdlog/spdlog.h"
+
+namespace sb::routing {
+
+std::string InteractionIdOf(const v1::RoutingEvent& event) {
+  const google::protobuf::Reflection* refl = event.GetReflection();
+  const google::protobuf::OneofDescriptor* body =
+      v1::RoutingEvent::descriptor()->FindOneofByName("body");
+  const google::protobuf::FieldDescriptor* set = refl->GetOneofFieldDescriptor(event, body);
+  if (set == nullptr || set->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) return "";
+  const google::protobuf::Message& msg = refl->GetMessage(event, set);
+  const google::protobuf::FieldDescriptor* id =
+      msg.GetDescriptor()->FindFieldByName("interaction_id");
+  if (id == nullptr || id->type() != google::protobuf::FieldDescriptor::TYPE_STRING) return "";
+  return msg.GetReflection()->GetString(msg, id);
+}
+
+std::vector<v1::RoutingEvent> EventTail::Subscription::Next(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait_for(lock, timeout, [&] { return !pending.empty(); });
+  std::vector<v1::RoutingEvent> out(std::make_move_iterator(pending.begin()),
+                                    std::make_move_iterator(pending.end()));
+  pending.clear();
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<EventTail>> EventTail::Start(const Options& options) {
+  kafka_io::ConsumerOptions co;
+  co.kafka = options.kafka;
+  auto consumer = kafka_io::Consumer::Create(co);
+  if (!consumer.ok()) return consumer.status();
+  std::vector<kafka_io::TopicPartitionOffset> parts;
+  for (int32_t p = 0; p < options.partitions; ++p) {
+    // From the end as of now: the high watermark, so nothing written after Start is missed.
+    auto marks = (*consumer)->QueryWatermarks(kEventsTopic, p, std::chrono::seconds(10));
+    if (!marks.ok()) return marks.status();
+    parts.push_back({std::string(kEventsTopic), p, marks->second});
+  }
+  if (absl::Status s = (*consumer)->Assign(parts); !s.ok()) return s;
+  std::unique_ptr<EventTail> tail(new EventTail(options, *std::move(consumer)));
+  tail->thread_ = std::thread([t = tail.get()] { t->Loop(); });
+  return tail;
+}
+
+EventTail::~EventTail() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventTail::Loop() {
+  while (!stop_.load()) {
+    auto records = consumer_->Poll(std::chrono::milliseconds(100), 1000);
+    if (!records.ok()) {
+      spdlog::error("event tail: {}", records.status().ToString());
+      return;
+    }
+    for (const auto& r : *records) {
+      v1::RoutingEvent e;
+      if (e.ParseFromString(r.value)) Add(std::move(e));
+    }
+  }
+}
+
+void EventTail::Add(v1::RoutingEvent event) {
+  std::string interaction = InteractionIdOf(event);
+  if (interaction.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!dedup_.Accept(event)) return;
+  Key key{event.tenant_id(), std::move(interaction)};
+  const auto now = std::chrono::steady_clock::now();
+  // Evict what is too old or over the bound (oldest first).
+  while (!order_.empty() && (retained_count_ >= options_.max_events ||
+                             now - order_.front().first > options_.retention)) {
+    auto it = retained_.find(order_.front().second);
+    if (it != retained_.end() && !it->second.empty()) {
+      it->second.erase(it->second.begin());
+      --retained_count_;
+      if (it->second.empty()) retained_.erase(it);
+    }
+    order_.pop_front();
+  }
+  auto [begin, end] = subscribers_.equal_range(key);
+  for (auto it = begin; it != end; ++it) {
+    std::lock_guard<std::mutex> l(it->second->mu);
+    it->second->pending.push_back(event);
+    it->second->cv.notify_all();
+  }
+  retained_[key].push_back(std::move(event));
+  order_.emplace_back(now, std::move(key));
+  ++retained_count_;
+}
+
+std::shared_ptr<EventTail::Subscription> EventTail::Subscribe(const std::string& tenant,
+                                                              const std::string& interaction_id) {
+  auto sub = std::make_shared<Subscription>();
+  Key key{tenant, interaction_id};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = retained_.find(key); it != retained_.end()) {
+    std::lock_guard<std::mutex> l(sub->mu);
+    sub->pending.assign(it->second.begin(), it->second.end());
+  }
+  subscribers_.emplace(std::move(key), sub);
+  return sub;
+}
+
+void EventTail::Unsubscribe(const std::string& tenant, const std::string& interaction_id,
+                            const std::shared_ptr<Subscription>& sub) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [begin, end] = subscribers_.equal_range(Key{tenant, interaction_id});
+  for (auto it = begin; it != end; ++it) {
+    if (it->second == sub) {
+      subscribers_.erase(it);
+      return;
+    }
+  }
+}
+
+}  // namespace sb::routing

@@ -1,0 +1,348 @@
+#include "routing/service/partition_worker.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "routing/client/routing_client.h"
+#include "routing/service/snapshot_chunks.h"
+#include "spdlog/spdlog.h"
+
+namespace sb::routing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string KindOf(const v1::RoutingCommand& c) {
+  const auto* f = v1::RoutingCommand::descriptor()->FindFieldByNumber(c.body_case());
+  return f != nullptr ? f->name() : "none";
+}
+
+}  // namespace
+
+PartitionWorker::PartitionWorker(int32_t partition, WorkerOptions options)
+    : partition_(partition), options_(std::move(options)) {}
+
+PartitionWorker::~PartitionWorker() { Stop(); }
+
+void PartitionWorker::Start() {
+  started_ = true;
+  thread_ = std::thread([this] { Main(); });
+}
+
+void PartitionWorker::Push(std::vector<kafka_io::Record> records) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& r : records) inbox_.push_back(std::move(r));
+  }
+  cv_.notify_one();
+}
+
+absl::Status PartitionWorker::Run(Task task, std::chrono::milliseconds timeout) {
+  if (!ready_.load()) {
+    return absl::UnavailableError(
+        absl::StrCat("RECOVERING: partition ", partition_, " is being restored; retry shortly"));
+  }
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto done = std::make_shared<Done>();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      return absl::UnavailableError(
+          absl::StrCat("NOT_OWNER: partition ", partition_, " is being handed over"));
+    }
+    tasks_.push_back([this, task = std::move(task), done] {
+      task(*processor_);
+      std::lock_guard<std::mutex> l(done->mu);
+      done->done = true;
+      done->cv.notify_all();
+    });
+  }
+  cv_.notify_one();
+  std::unique_lock<std::mutex> lock(done->mu);
+  if (!done->cv.wait_for(lock, timeout, [&] { return done->done; })) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("partition ", partition_, " did not answer within ", timeout.count(), " ms"));
+  }
+  return absl::OkStatus();
+}
+
+void PartitionWorker::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (started_ && thread_.joinable()) thread_.join();
+}
+
+bool PartitionWorker::WaitStoppable(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, d, [&] { return stop_; });
+}
+
+void PartitionWorker::SetReady(bool ready) {
+  if (ready_.exchange(ready) != ready && options_.on_ready_change) options_.on_ready_change();
+}
+
+void PartitionWorker::Main() {
+  while (true) {
+    if (!Recover()) break;  // stopped while recovering: nothing to hand over beyond what exists
+    bool failed = false;
+    while (!failed) {
+      std::deque<kafka_io::Record> batch;
+      std::deque<std::function<void()>> tasks;
+      bool stop;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        auto wake = Clock::now() + std::chrono::milliseconds(200);
+        if (auto due = processor_->NextDue(); due.has_value()) {
+          const int64_t in_ms = std::max<int64_t>(0, due->at_ms - WallMs());
+          wake = std::min(wake, Clock::now() + std::chrono::milliseconds(in_ms));
+        }
+        cv_.wait_until(lock, wake, [&] { return stop_ || !inbox_.empty() || !tasks_.empty(); });
+        batch.swap(inbox_);
+        tasks.swap(tasks_);
+        stop = stop_;
+      }
+      for (const auto& r : batch) ApplyRecord(r, /*live=*/true);
+      for (auto& t : tasks) t();
+      {
+        std::lock_guard<std::mutex> l(in_flight_->mu);
+        failed = in_flight_->failed;
+      }
+      if (failed) break;
+      if (stop) {
+        SetReady(false);
+        if (processor_->applied_since_snapshot() > 0) WriteSnapshot();
+        if (options_.metrics != nullptr) {
+          processor_->ForEachDomain(
+              [&](const Engine& e) { options_.metrics->RemoveTenant(e.tenant_id()); });
+        }
+        return;
+      }
+      MaybeTick();
+      const auto now = Clock::now();
+      if (processor_->applied_since_snapshot() > 0 &&
+          (now - last_snapshot_ >= options_.snapshot_interval ||
+           processor_->applied_since_snapshot() >= options_.snapshot_every)) {
+        WriteSnapshot();
+      }
+      if (now - last_report_ >= std::chrono::seconds(1)) ReportTenants();
+    }
+    // An event was not acknowledged: forget the state and rebuild it from the last snapshot; the
+    // replay re-publishes everything after it (consumers drop what they already have).
+    spdlog::warn("partition {}: an event could not be published; recovering from the snapshot",
+                 partition_);
+    SetReady(false);
+    WaitDelivered(std::chrono::seconds(30));
+    std::lock_guard<std::mutex> l(in_flight_->mu);
+    in_flight_->failed = false;
+  }
+  SetReady(false);
+}
+
+bool PartitionWorker::Recover() {
+  const auto started = Clock::now();
+  std::chrono::milliseconds backoff(200);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return false;
+    }
+    processor_ = std::make_unique<PartitionProcessor>(partition_, options_.engine);
+    absl::StatusOr<std::vector<kafka_io::Record>> chunks =
+        kafka_io::ReadPartition(options_.kafka, kSnapshotsTopic, partition_,
+                                RD_KAFKA_OFFSET_BEGINNING, options_.read_timeout);
+    absl::Status status = chunks.status();
+    if (status.ok()) {
+      SnapshotAssembler assembler;
+      for (const auto& r : *chunks) {
+        v1::SnapshotChunk chunk;
+        if (chunk.ParseFromString(r.value)) assembler.Add(chunk);
+      }
+      auto latest = assembler.Latest();
+      if (!latest.ok()) {
+        status = latest.status();
+      } else if (latest->has_value()) {
+        status = processor_->Restore(**latest);
+      }
+    }
+    size_t replayed = 0;
+    if (status.ok()) {
+      absl::StatusOr<std::vector<kafka_io::Record>> commands =
+          kafka_io::ReadPartition(options_.kafka, kCommandsTopic, partition_,
+                                  processor_->last_offset() + 1, options_.read_timeout);
+      status = commands.status();
+      if (status.ok()) {
+        if (!commands->empty() && commands->front().offset > processor_->last_offset() + 1) {
+          spdlog::error(
+              "partition {}: commands {}..{} are gone from the log (retention) and were not in a "
+              "snapshot; state after them may differ from the original owner's",
+              partition_, processor_->last_offset() + 1, commands->front().offset - 1);
+        }
+        for (const auto& r : *commands) ApplyRecord(r, /*live=*/false);
+        replayed = commands->size();
+      }
+    }
+    if (status.ok()) {
+      const double took = Seconds(Clock::now() - started);
+      spdlog::info(
+          "partition {}: recovered at offset {} ({} domains, {} commands replayed) in {:.3f} s",
+          partition_, processor_->last_offset(), processor_->domain_count(), replayed, took);
+      if (options_.metrics != nullptr) options_.metrics->Recovered(took, replayed);
+      last_snapshot_ = Clock::now();
+      last_report_ = Clock::time_point();
+      committable_.store(processor_->last_offset() + 1);
+      SetReady(true);
+      return true;
+    }
+    spdlog::warn("partition {}: recovery failed, retrying in {} ms: {}", partition_,
+                 backoff.count(), status.ToString());
+    if (!WaitStoppable(backoff)) return false;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+void PartitionWorker::ApplyRecord(const kafka_io::Record& record, bool live) {
+  if (record.offset <= processor_->last_offset()) return;  // overlap with snapshot/replay
+  v1::RoutingCommand command;
+  if (!command.ParseFromString(record.value) || command.tenant_id().empty()) {
+    processor_->Skip(record.offset);
+    if (options_.metrics != nullptr) options_.metrics->MalformedRecord();
+    spdlog::warn("partition {}: offset {} is not a routing command; skipped", partition_,
+                 record.offset);
+    return;
+  }
+  events_.clear();
+  const auto t0 = Clock::now();
+  processor_->Apply(record.offset, command, &events_);
+  const double apply_s = Seconds(Clock::now() - t0);
+  if (options_.metrics != nullptr && live) {
+    const int64_t now_ms = WallMs();
+    const double lag_s =
+        (now_ms - google::protobuf::util::TimeUtil::TimestampToMilliseconds(command.time())) /
+        1000.0;
+    options_.metrics->CommandApplied(KindOf(command), apply_s, lag_s);
+    for (const auto& e : events_) {
+      if (e.has_command_rejected())
+        options_.metrics->CommandRejected(e.command_rejected().reason());
+      if (e.has_offer_created()) {
+        const double waited_s =
+            google::protobuf::util::TimeUtil::DurationToMilliseconds(e.offer_created().waited()) /
+            1000.0;
+        options_.metrics->OfferLatency(waited_s + std::max(0.0, lag_s));
+      }
+    }
+  }
+  Publish(events_);
+}
+
+void PartitionWorker::Publish(const std::vector<v1::RoutingEvent>& events) {
+  if (events.empty()) return;
+  for (const auto& e : events) {
+    {
+      std::lock_guard<std::mutex> l(in_flight_->mu);
+      ++in_flight_->pending;
+    }
+    std::shared_ptr<InFlight> in_flight = in_flight_;
+    RoutingMetrics* metrics = options_.metrics;
+    absl::Status s = options_.producer->ProduceAsync(
+        kEventsTopic, e.tenant_id(), e.SerializeAsString(),
+        [in_flight, metrics](absl::StatusOr<kafka_io::RecordPosition> pos) {
+          std::lock_guard<std::mutex> l(in_flight->mu);
+          --in_flight->pending;
+          if (pos.ok()) {
+            ++in_flight->delivered;
+            if (metrics != nullptr) metrics->EventsPublished(1);
+          } else {
+            in_flight->failed = true;
+            if (metrics != nullptr) metrics->EventPublishFailed();
+          }
+          in_flight->cv.notify_all();
+        },
+        partition_);
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> l(in_flight_->mu);
+      --in_flight_->pending;
+      in_flight_->failed = true;
+      if (options_.metrics != nullptr) options_.metrics->EventPublishFailed();
+    }
+  }
+}
+
+bool PartitionWorker::WaitDelivered(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> l(in_flight_->mu);
+  return in_flight_->cv.wait_for(l, timeout, [&] { return in_flight_->pending == 0; }) &&
+         !in_flight_->failed;
+}
+
+void PartitionWorker::MaybeTick() {
+  auto due = processor_->NextDue();
+  if (!due.has_value() || due->at_ms > WallMs()) return;
+  v1::RoutingCommand tick = processor_->MakeTick(*due);
+  const auto now = Clock::now();
+  // The tick comes back through the log; send it again only if it seems lost.
+  if (tick.command_id() == last_tick_id_ && now - last_tick_sent_ < std::chrono::seconds(2)) {
+    return;
+  }
+  last_tick_id_ = tick.command_id();
+  last_tick_sent_ = now;
+  absl::Status s = options_.producer->ProduceAsync(
+      kCommandsTopic, tick.tenant_id(), tick.SerializeAsString(),
+      [](absl::StatusOr<kafka_io::RecordPosition>) {}, partition_);
+  if (s.ok() && options_.metrics != nullptr) options_.metrics->TickAppended();
+}
+
+bool PartitionWorker::WriteSnapshot() {
+  const auto t0 = Clock::now();
+  last_snapshot_ = t0;  // also paces retries after a failure
+  if (!WaitDelivered(std::chrono::seconds(30))) {
+    spdlog::warn("partition {}: events not acknowledged; snapshot postponed", partition_);
+    if (options_.metrics != nullptr) options_.metrics->SnapshotFailed();
+    return false;
+  }
+  const v1::PartitionSnapshot snapshot = processor_->Snapshot();
+  const std::string id = absl::StrCat(options_.replica_id, "/", partition_, "/", ++snapshot_seq_);
+  const auto chunks = SplitSnapshot(snapshot, id, options_.max_chunk_bytes);
+  size_t bytes = 0;
+  for (const auto& c : chunks) {
+    bytes += c.data().size();
+    auto pos =
+        options_.producer->Produce(kSnapshotsTopic, ChunkKey(c), c.SerializeAsString(), partition_);
+    if (!pos.ok()) {
+      spdlog::warn("partition {}: snapshot not written: {}", partition_, pos.status().ToString());
+      if (options_.metrics != nullptr) options_.metrics->SnapshotFailed();
+      return false;
+    }
+  }
+  processor_->MarkSnapshotted();
+  committable_.store(snapshot.command_offset() + 1);
+  if (options_.metrics != nullptr) {
+    options_.metrics->SnapshotWritten(bytes, chunks.size(), Seconds(Clock::now() - t0));
+  }
+  return true;
+}
+
+void PartitionWorker::ReportTenants() {
+  last_report_ = Clock::now();
+  if (options_.metrics == nullptr) return;
+  processor_->ForEachDomain([&](const Engine& engine) {
+    options_.metrics->SetTenant(engine.tenant_id(), engine.Stats());
+  });
+}
+
+}  // namespace sb::routing

@@ -1,0 +1,121 @@
+// PartitionWorker: the owner of one partition of sb.routing.commands.v1 inside sb-routing.
+//
+// One thread per owned partition (DESIGN §2: a domain is applied by exactly one thread). On start
+// it recovers: reads the newest complete snapshot from sb.routing.snapshots.v1 (same partition),
+// replays the commands after it (re-publishing their events: consumers dedupe by event id), and
+// becomes ready. Then it applies the records the service's group consumer hands it, publishes
+// each command's events to sb.routing.events.v1 (same partition, key = tenant), appends Tick
+// commands when a timer is due, and writes a snapshot every `snapshot_interval` or
+// `snapshot_every` commands — only once every earlier event is acknowledged, so a snapshot never
+// covers an event that could be lost. If the broker fails to take an event, the worker drops its
+// state and recovers again from the last snapshot, which re-publishes what may be missing.
+// Stop() (partition revoked, shutdown) writes a final snapshot so the next owner starts there.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/kafka/config.h"
+#include "common/kafka/consumer.h"
+#include "common/kafka/producer.h"
+#include "routing/service/metrics.h"
+#include "routing/service/partition.h"
+
+namespace sb::routing {
+
+struct WorkerOptions {
+  kafka_io::KafkaConfig kafka;             // for the snapshot and replay readers
+  kafka_io::Producer* producer = nullptr;  // events, ticks, snapshots; not owned
+  RoutingMetrics* metrics = nullptr;       // not owned
+  std::string replica_id;                  // makes snapshot ids unique
+  std::chrono::milliseconds snapshot_interval{5000};
+  int64_t snapshot_every = 10000;  // commands
+  size_t max_chunk_bytes = 512 * 1024;
+  std::chrono::milliseconds read_timeout{60000};  // one snapshot/replay read
+  EngineOptions engine;
+  // Called (from the worker thread) when the worker becomes ready or stops being ready.
+  std::function<void()> on_ready_change;
+};
+
+class PartitionWorker {
+ public:
+  using Task = std::function<void(const PartitionProcessor&)>;
+
+  PartitionWorker(int32_t partition, WorkerOptions options);
+  ~PartitionWorker();  // Stop()s
+  PartitionWorker(const PartitionWorker&) = delete;
+  PartitionWorker& operator=(const PartitionWorker&) = delete;
+
+  void Start();
+  // Hands over records of this partition, in offset order (any thread).
+  void Push(std::vector<kafka_io::Record> records);
+  // Runs `task` on the worker thread between commands. UNAVAILABLE "RECOVERING: ..." if the
+  // partition is not ready, DEADLINE_EXCEEDED if the task did not run in time.
+  absl::Status Run(Task task, std::chrono::milliseconds timeout);
+  // Stops applying, waits for the events in flight and writes a final snapshot (if anything was
+  // applied since the last one). Returns once the thread has ended. Idempotent.
+  void Stop();
+
+  int32_t partition() const { return partition_; }
+  bool ready() const { return ready_.load(); }
+  // The offset the group may commit: one past the last snapshot's command offset (-1: none).
+  int64_t committable_offset() const { return committable_.load(); }
+
+ private:
+  // Delivery bookkeeping shared with the producer's callbacks (which may outlive this object
+  // only if Stop() gave up waiting; hence shared_ptr).
+  struct InFlight {
+    std::mutex mu;
+    std::condition_variable cv;
+    int64_t pending = 0;
+    bool failed = false;
+    size_t delivered = 0;
+  };
+
+  void Main();
+  bool Recover();  // false if stopped before it finished
+  void ApplyRecord(const kafka_io::Record& record, bool live);
+  void Publish(const std::vector<v1::RoutingEvent>& events);
+  bool WaitDelivered(std::chrono::milliseconds timeout);
+  void MaybeTick();
+  bool WriteSnapshot();
+  void ReportTenants();
+  void SetReady(bool ready);
+  bool WaitStoppable(std::chrono::milliseconds d);
+
+  const int32_t partition_;
+  const WorkerOptions options_;
+  std::unique_ptr<PartitionProcessor> processor_;  // worker thread only
+  std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<kafka_io::Record> inbox_;       // guarded by mu_
+  std::deque<std::function<void()>> tasks_;  // guarded by mu_
+  bool stop_ = false;                        // guarded by mu_
+
+  std::atomic<bool> ready_{false};
+  std::atomic<int64_t> committable_{-1};
+  std::thread thread_;
+  bool started_ = false;
+
+  // Worker-thread state.
+  std::chrono::steady_clock::time_point last_snapshot_;
+  std::chrono::steady_clock::time_point last_report_;
+  std::string last_tick_id_;
+  std::chrono::steady_clock::time_point last_tick_sent_;
+  int64_t snapshot_seq_ = 0;
+  std::vector<v1::RoutingEvent> events_;  // scratch
+};
+
+}  // namespace sb::routing

@@ -1,0 +1,232 @@
+#include "routing/service/routing_service.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace sb::routing {
+
+absl::StatusOr<std::unique_ptr<RoutingService>> RoutingService::Create(
+    const ServiceOptions& options, RoutingMetrics* metrics) {
+  std::unique_ptr<RoutingService> s(new RoutingService(options, metrics));
+  kafka_io::ProducerOptions po;
+  po.kafka = options.kafka;
+  // Events may wait for a broker outage; a failure makes the partition recover from its snapshot.
+  po.message_timeout = std::chrono::seconds(30);
+  auto producer = kafka_io::Producer::Create(po);
+  if (!producer.ok()) return producer.status();
+  s->producer_ = *std::move(producer);
+
+  RoutingClientOptions co;
+  co.kafka = options.kafka;
+  co.send_timeout = options.send_timeout;
+  auto client = RoutingClient::Create(co);
+  if (!client.ok()) return client.status();
+  s->client_ = *std::move(client);
+
+  EventTail::Options to;
+  to.kafka = options.kafka;
+  to.partitions = s->client_->partition_count();
+  auto tail = EventTail::Start(to);
+  if (!tail.ok()) return tail.status();
+  s->tail_ = *std::move(tail);
+  return s;
+}
+
+RoutingService::~RoutingService() { Shutdown(); }
+
+absl::Status RoutingService::Start(std::function<void(bool)> on_ready_change) {
+  on_ready_change_ = std::move(on_ready_change);
+  kafka_io::ConsumerOptions co;
+  co.kafka = options_.kafka;
+  co.kafka.overrides.insert(
+      co.kafka.overrides.begin(),
+      {{"session.timeout.ms", std::to_string(options_.session_timeout.count())},
+       {"heartbeat.interval.ms",
+        std::to_string(std::max<int64_t>(100, options_.session_timeout.count() / 6))},
+       // Commands must reach their partition's worker without batching delay.
+       {"fetch.wait.max.ms", "10"},
+       {"fetch.error.backoff.ms", "10"}});
+  co.group_id = options_.group_id;
+  co.listener = this;
+  auto consumer = kafka_io::Consumer::Create(co);
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = *std::move(consumer);
+  if (absl::Status s = consumer_->Subscribe({std::string(kCommandsTopic)}); !s.ok()) return s;
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void RoutingService::Shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+    // Stop whatever the consumer did not revoke (e.g. it could not reach the coordinator).
+    std::map<int32_t, std::shared_ptr<PartitionWorker>> left;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      left.swap(workers_);
+    }
+    for (auto& [p, w] : left) w->Stop();
+    tail_.reset();
+    if (producer_) (void)producer_->Flush(std::chrono::seconds(5));
+  });
+}
+
+void RoutingService::Loop() {
+  auto last_commit = std::chrono::steady_clock::now();
+  while (!stop_.load()) {
+    auto records = consumer_->Poll(std::chrono::milliseconds(50), 5000);
+    if (!records.ok()) {
+      spdlog::error("routing consumer stopped: {}", records.status().ToString());
+      break;
+    }
+    if (!records->empty()) {
+      std::map<int32_t, std::vector<kafka_io::Record>> by_partition;
+      for (auto& r : *records) by_partition[r.partition].push_back(std::move(r));
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [p, rs] : by_partition) {
+        auto it = workers_.find(p);
+        if (it != workers_.end()) it->second->Push(std::move(rs));
+      }
+    }
+    if (std::chrono::steady_clock::now() - last_commit >= std::chrono::seconds(1)) {
+      CommitOffsets(false);
+      last_commit = std::chrono::steady_clock::now();
+    }
+  }
+  // Leaving the group revokes (OnRevoked: final snapshots, commit).
+  if (absl::Status s = consumer_->Close(); !s.ok()) {
+    spdlog::warn("routing consumer close: {}", s.ToString());
+  }
+}
+
+void RoutingService::CommitOffsets(bool force) {
+  std::vector<kafka_io::TopicPartitionOffset> offsets;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [p, w] : workers_) {
+      const int64_t o = w->committable_offset();
+      if (o < 0) continue;
+      auto it = committed_.find(p);
+      if (!force && it != committed_.end() && it->second == o) continue;
+      offsets.push_back({std::string(kCommandsTopic), p, o});
+    }
+  }
+  if (offsets.empty()) return;
+  if (absl::Status s = consumer_->Commit(offsets); !s.ok()) {
+    spdlog::warn("routing commit: {}", s.ToString());
+    return;
+  }
+  for (const auto& o : offsets) committed_[o.partition] = o.offset;
+}
+
+void RoutingService::OnAssigned(const std::vector<kafka_io::TopicPartition>& partitions) {
+  std::vector<std::shared_ptr<PartitionWorker>> started;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& tp : partitions) {
+      if (workers_.count(tp.partition) > 0) continue;
+      WorkerOptions wo;
+      wo.kafka = options_.kafka;
+      wo.producer = producer_.get();
+      wo.metrics = metrics_;
+      wo.replica_id = options_.replica_id;
+      wo.snapshot_interval = options_.snapshot_interval;
+      wo.snapshot_every = options_.snapshot_every;
+      wo.max_chunk_bytes = options_.max_chunk_bytes;
+      wo.engine = options_.engine;
+      wo.on_ready_change = [this] { ReadinessChanged(); };
+      auto w = std::make_shared<PartitionWorker>(tp.partition, std::move(wo));
+      workers_[tp.partition] = w;
+      started.push_back(w);
+    }
+    assigned_ = true;
+    if (metrics_ != nullptr) metrics_->SetPartitionsOwned(static_cast<int>(workers_.size()));
+  }
+  std::string list;
+  for (const auto& tp : partitions) absl::StrAppend(&list, list.empty() ? "" : ",", tp.partition);
+  spdlog::info("assigned partitions [{}]", list);
+  for (auto& w : started) w->Start();
+  ReadinessChanged();
+}
+
+void RoutingService::OnRevoked(const std::vector<kafka_io::TopicPartition>& partitions) {
+  std::vector<std::shared_ptr<PartitionWorker>> stopping;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    assigned_ = false;
+    for (const auto& tp : partitions) {
+      auto it = workers_.find(tp.partition);
+      if (it == workers_.end()) continue;
+      stopping.push_back(it->second);
+    }
+  }
+  ReadinessChanged();
+  // Stop in parallel: each writes its final snapshot.
+  std::vector<std::thread> stoppers;
+  for (auto& w : stopping) stoppers.emplace_back([w] { w->Stop(); });
+  for (auto& t : stoppers) t.join();
+  CommitOffsets(true);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& w : stopping) workers_.erase(w->partition());
+    if (metrics_ != nullptr) metrics_->SetPartitionsOwned(static_cast<int>(workers_.size()));
+  }
+  for (const auto& w : stopping) committed_.erase(w->partition());
+  std::string list;
+  for (const auto& w : stopping) absl::StrAppend(&list, list.empty() ? "" : ",", w->partition());
+  spdlog::info("revoked partitions [{}] (snapshots written)", list);
+}
+
+void RoutingService::OnError(const absl::Status& error) {
+  spdlog::warn("kafka: {}", error.ToString());
+}
+
+bool RoutingService::ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!assigned_) return false;
+  for (const auto& [p, w] : workers_) {
+    if (!w->ready()) return false;
+  }
+  return true;
+}
+
+void RoutingService::ReadinessChanged() {
+  const bool now = ready();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (now == last_ready_) return;
+    last_ready_ = now;
+  }
+  if (metrics_ != nullptr) metrics_->SetReady(now);
+  if (on_ready_change_) on_ready_change_(now);
+}
+
+std::vector<int32_t> RoutingService::owned() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int32_t> out;
+  for (const auto& [p, w] : workers_) out.push_back(p);
+  return out;
+}
+
+absl::Status RoutingService::RunOnOwner(const std::string& tenant_id, PartitionWorker::Task task,
+                                        std::chrono::milliseconds timeout) {
+  const int32_t p = client_->PartitionFor(tenant_id);
+  std::shared_ptr<PartitionWorker> worker;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workers_.find(p);
+    if (it != workers_.end()) worker = it->second;
+  }
+  if (worker == nullptr) {
+    return absl::UnavailableError(absl::StrCat("NOT_OWNER: tenant '", tenant_id,
+                                               "' is in partition ", p,
+                                               ", which this replica does not own; try another "
+                                               "replica"));
+  }
+  return worker->Run(std::move(task), timeout);
+}
+
+}  // namespace sb::routing
