@@ -5,12 +5,11 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "fmt/format.h"
 #include "routing/config/routing_config.h"
-#include "routing/engine/engine.h"
 #include "switchboard/commands.h"
+#include "switchboard/config_check.h"
 
 namespace sb::cli {
 namespace {
@@ -29,28 +28,8 @@ int RunValidate(const ValidateFlags& flags) {
     std::cerr << config.status().message() << "\n";
     return 1;
   }
-  std::vector<routing::config::SourceRef> sources;
-  std::vector<v1::RoutingCommand> commands = routing::config::ConfigCommands(*config, &sources);
-  routing::Engine engine("validate");
   std::map<std::string, int> members;
-  for (const v1::Queue& q : config->queues) members[q.queue_id()] = 0;
-  int rejected = 0;
-  for (size_t i = 0; i < commands.size(); ++i) {
-    commands[i].set_command_id(fmt::format("validate-{}", i + 1));
-    commands[i].mutable_time()->set_seconds(1);
-    std::vector<v1::RoutingEvent> events;
-    engine.Apply(commands[i], &events);
-    for (const v1::RoutingEvent& e : events) {
-      if (e.has_command_rejected()) {
-        ++rejected;
-        std::cerr << fmt::format("{}: {}: rejected by the routing engine: {}: {}\n",
-                                 sources[i].where, sources[i].path, e.command_rejected().reason(),
-                                 e.command_rejected().message());
-      } else if (e.has_agent_upserted()) {
-        for (const std::string& q : e.agent_upserted().queues()) members[q]++;
-      }
-    }
-  }
+  const int rejected = CheckWithEngine(*config, std::cerr, &members);
   if (rejected > 0) {
     std::cerr << fmt::format("{}: {} error(s)\n", flags.file, rejected);
     return 1;

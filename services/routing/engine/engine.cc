@@ -87,6 +87,8 @@ std::optional<v1::QueueState> Engine::GetQueue(const std::string& id) const {
 int64_t Engine::QueueWaiting(const std::string& id) const { return impl_->QueueWaiting(id); }
 absl::Status Engine::CheckInvariants() const { return impl_->CheckInvariants(); }
 std::optional<Rejection> Engine::Check(const v1::RoutingCommand& command) const {
+  // A command id already applied: the engine will ignore the repeat, so a retry succeeds.
+  if (!command.command_id().empty() && impl_->Seen(command.command_id())) return std::nullopt;
   switch (command.body_case()) {
     case v1::RoutingCommand::kEnqueue:
       return impl_->CheckEnqueue(command.enqueue());

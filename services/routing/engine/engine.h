@@ -96,7 +96,8 @@ class Engine {
   // Number of interactions waiting in a queue (not offered).
   int64_t QueueWaiting(const std::string& queue_id) const;
 
-  // Whether `command` would be rejected if applied now, without applying it. Checks Enqueue
+  // Whether `command` would be rejected if applied now, without applying it. A command whose id
+  // was already applied is never rejected (the repeat is ignored: retries succeed). Checks Enqueue
   // (every check the engine makes) and Cancel (the interaction exists); other kinds: nullopt.
   // For the API's synchronous validation (the engine stays the authority when it applies).
   std::optional<Rejection> Check(const v1::RoutingCommand& command) const;

@@ -261,6 +261,7 @@ class EngineImpl {
  public:
   // Why an Enqueue would be rejected now, if it would (the checks of DoEnqueue, no effects).
   std::optional<Rejection> CheckEnqueue(const v1::Enqueue& c) const;
+  bool Seen(const std::string& command_id) const { return recent_set_.contains(command_id); }
 
  private:
   void DoCancel(const v1::Cancel& c);

@@ -2335,3 +2335,43 @@ TEST(MatcherTest, NaiveScanMakesTheSameDecisionsOnARandomWorkload) {
 
 }  // namespace
 }  // namespace sb::routing::test
+
+namespace sb::routing::test {
+namespace {
+
+// Engine::Check answers what Apply would reject, without applying anything; a command id already
+// applied is never rejected (its retry is ignored, so the API may answer OK).
+TEST(CheckTest, PredictsEnqueueAndCancelRejectionsWithoutEffects) {
+  Driver d;
+  d.UpsertQueue(Queue("support"));
+  const std::string before = Bytes(d.engine().Snapshot());
+  auto check = [&](v1::RoutingCommand c) {
+    c.set_tenant_id(d.tenant());
+    return d.engine().Check(c);
+  };
+  EXPECT_FALSE(check(cmd::Enqueue("call-1", "support")).has_value());
+  EXPECT_EQ(check(cmd::Enqueue("call-1", "nope"))->reason, "NO_SUCH_QUEUE");
+  EXPECT_EQ(check(cmd::Enqueue("call-1", "support", cmd::EnqueueOpts().Requirement("skills.x >=")))
+                ->reason,
+            "BAD_EXPRESSION");
+  EXPECT_EQ(check(cmd::Enqueue("call-1", "support", cmd::EnqueueOpts().Priority(500)))->reason,
+            "INVALID_ARGUMENT");
+  EXPECT_EQ(check(cmd::Cancel("call-1"))->reason, "NO_SUCH_INTERACTION");
+  EXPECT_EQ(Bytes(d.engine().Snapshot()), before) << "Check must not change the state";
+
+  v1::RoutingCommand enqueue = cmd::Enqueue("call-1", "support");
+  enqueue.set_command_id("enq-1");
+  d.Apply(enqueue);
+  // The same interaction under a new command id is a duplicate; the same command id is a retry.
+  v1::RoutingCommand again = enqueue;
+  again.set_command_id("enq-2");
+  EXPECT_EQ(check(again)->reason, "DUPLICATE_INTERACTION");
+  EXPECT_FALSE(check(enqueue).has_value());
+  // Each Check result matches what Apply then does.
+  const Events rejected = d.Apply(again);
+  EXPECT_EQ(RejectReason(rejected), "DUPLICATE_INTERACTION");
+  EXPECT_FALSE(check(cmd::Cancel("call-1")).has_value());
+}
+
+}  // namespace
+}  // namespace sb::routing::test

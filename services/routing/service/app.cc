@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -44,6 +46,8 @@ struct Flags {
   int64_t snapshot_every = 10000;
   int command_id_window = 10000;
   int max_message_bytes = 1 << 20;
+  int send_timeout_ms = 5000;
+  int shutdown_timeout_ms = 20000;
   std::vector<std::string> kafka;
   std::string log_format = "text";
   std::string log_level = "info";
@@ -69,6 +73,8 @@ int RunRoutingApp(int argc, char** argv) {
       "sb.routing.commands.v1: owns partitions (restore snapshot, replay, apply, publish events, "
       "snapshot), serves InteractionService and ConfigService over gRPC, and /metrics.",
       "sb-routing"};
+  // A flag given twice: the last one wins (so wrappers can append overrides).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   auto* bs = app.add_option("--bootstrap", f.bootstrap, "Kafka bootstrap servers HOST:PORT[,...]");
   auto* bsf = app.add_option("--bootstrap-file", f.bootstrap_file,
                              "Read the bootstrap servers from this file (sb-embedded-broker "
@@ -103,7 +109,18 @@ int RunRoutingApp(int argc, char** argv) {
                  "Largest gRPC request accepted (larger: RESOURCE_EXHAUSTED)")
       ->capture_default_str()
       ->check(CLI::Range(1024, 64 << 20));
-  app.add_option("--kafka", f.kafka, "Extra librdkafka property PROP=VALUE (repeatable)");
+  app.add_option("--send-timeout-ms", f.send_timeout_ms,
+                 "How long an API command may wait for the broker before the call answers "
+                 "UNAVAILABLE")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 300000));
+  app.add_option("--shutdown-timeout-ms", f.shutdown_timeout_ms,
+                 "On SIGTERM, give up handing partitions over after this long and exit 1 (the "
+                 "group then moves them after the session timeout)")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 600000));
+  app.add_option("--kafka", f.kafka, "Extra librdkafka property PROP=VALUE (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--log-format", f.log_format, "text or json")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
@@ -156,6 +173,7 @@ int RunRoutingApp(int argc, char** argv) {
   options.snapshot_interval = std::chrono::milliseconds(f.snapshot_interval_ms);
   options.snapshot_every = f.snapshot_every;
   options.engine.command_id_window = f.command_id_window;
+  options.send_timeout = std::chrono::milliseconds(f.send_timeout_ms);
 
   // Signals are taken by one thread (sigwait), never by an arbitrary one.
   sigset_t signals;
@@ -228,8 +246,25 @@ int RunRoutingApp(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down (handing partitions over)", sig);
   health->SetServingStatus(false);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  (*service)->Shutdown();
+  // The handover needs the broker (final snapshots, leaving the group); bound it.
+  std::promise<void> stopped;
+  std::future<void> stopped_future = stopped.get_future();
+  std::thread stopper([&] {
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    (*service)->Shutdown();
+    stopped.set_value();
+  });
+  if (stopped_future.wait_for(std::chrono::milliseconds(f.shutdown_timeout_ms)) !=
+      std::future_status::ready) {
+    spdlog::error(
+        "shutdown did not finish within {} ms (broker unreachable?); exiting without handing "
+        "over: the group moves the partitions after the session timeout",
+        f.shutdown_timeout_ms);
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    _exit(1);
+  }
+  stopper.join();
   spdlog::info("stopped");
   return 0;
 }

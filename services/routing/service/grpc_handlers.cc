@@ -255,7 +255,11 @@ grpc::Status ConfigServiceImpl::ListQueues(grpc::ServerContext*, const v1::ListQ
   absl::Status run = service_->RunOnOwner(req->tenant_id(), [&](const PartitionProcessor& p) {
     if (const Engine* engine = p.FindDomain(req->tenant_id()); engine != nullptr) {
       v1::RoutingSnapshot snap = engine->Snapshot();
-      for (auto& q : *snap.mutable_queues()) *resp->add_queues() = std::move(q);
+      for (auto& q : *snap.mutable_queues()) {
+        (*resp->mutable_waiting())[q.config().queue_id()] =
+            engine->QueueWaiting(q.config().queue_id());
+        *resp->add_queues() = std::move(q);
+      }
     }
   });
   return ToGrpc(run);

@@ -1,0 +1,677 @@
+// switchboard up: the embedded mode (DESIGN §6) in one command. Starts sb-embedded-broker and
+// sb-routing as child processes on loopback, waits until routing is ready, applies a routing
+// config, prints where everything listens, optionally plays callers and agents (--demo), and
+// stops everything on Ctrl-C, SIGTERM or after --duration.
+//
+// Threads: the main thread owns the children and waits on one poll(2) over a signalfd (SIGINT,
+// SIGTERM, SIGHUP are blocked in every thread and read from it), the children's stdout pipes and
+// exit pidfds, and an eventfd the demo thread writes when it returns. With --demo one more thread
+// runs sb::traffic::RunDemo until the main thread sets its stop flag.
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "fmt/format.h"
+#include "routing/config/routing_config.h"
+#include "switchboard/apply.h"
+#include "switchboard/commands.h"
+#include "switchboard/config_check.h"
+#include "switchboard/example_config.h"
+#include "switchboard/process.h"
+#include "switchboard/routing/v1/routing_service.grpc.pb.h"
+#include "switchboard/rpc.h"
+
+#if SB_HAVE_TRAFFIC
+#include "loadgen/traffic.h"
+#endif
+
+#ifndef SB_BROKER_BUILD_PATH
+#define SB_BROKER_BUILD_PATH ""
+#endif
+#ifndef SB_ROUTING_BUILD_PATH
+#define SB_ROUTING_BUILD_PATH ""
+#endif
+
+namespace sb::cli {
+namespace {
+
+namespace v1 = ::switchboard::routing::v1;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kStopGrace{10000};
+constexpr const char* kDefaultServer = "127.0.0.1:7070";
+
+struct UpFlags {
+  bool demo = false;
+  int partitions = 4;
+  std::string config;
+  std::string tenant = "demo";
+  int grpc_port = 7070;
+  int metrics_port = 9464;
+  double duration = 0;
+  int replicas = 1;
+  double calls_per_second = 2;
+  uint64_t seed = 0;
+  double start_timeout = 60;
+  bool keep_logs = false;
+  std::vector<std::string> routing_args;
+};
+
+struct Replica {
+  std::unique_ptr<ChildProcess> process;
+  std::string grpc;     // "127.0.0.1:PORT" once printed
+  std::string metrics;  // "127.0.0.1:PORT" once printed
+  bool ready = false;
+};
+
+// The state of one `switchboard up` run. Main thread only (see the file comment).
+class UpSession {
+ public:
+  explicit UpSession(const UpFlags& flags) : flags_(flags) {}
+  ~UpSession();
+
+  int Run();
+
+ private:
+  // What ended a wait.
+  enum class Outcome { kDone, kTimeout, kSignal, kChildDied, kDemoEnded };
+
+  bool Setup();
+  int Start();
+  absl::StatusOr<routing::config::RoutingConfig> LoadConfig(std::string* name);
+  // Polls once (up to `timeout`): reads signals, children's output, exits, the demo's end.
+  void PollOnce(milliseconds timeout);
+  // Polls until `done()` holds, or a signal, a child's death, the demo's end, or `deadline`.
+  // `done` is evaluated after each event, and at least every `recheck` (for conditions that
+  // no file descriptor signals, such as an RPC's answer).
+  template <typename Done>
+  Outcome WaitFor(Clock::time_point deadline, Done done,
+                  milliseconds recheck = milliseconds::max());
+  void HandleLines(ChildProcess* child, const std::vector<std::string>& lines);
+  bool WaitForQueues(const routing::config::RoutingConfig& config, Clock::time_point deadline);
+  void PrintSummary(const std::string& config_name, const routing::config::RoutingConfig& config,
+                    const v1::ApplyConfigResponse& applied) const;
+  void StartDemo(const routing::config::RoutingConfig& config);
+  // Reports why the session ended early; returns kExitOk for a signal, else kExitFailure.
+  int Fail(Outcome outcome, const std::string& waiting_for);
+  // Stops the demo, the replicas, then the broker. True if every child exited cleanly.
+  bool StopAll();
+  std::vector<std::string> Servers() const;
+  std::string ServerList() const { return absl::StrJoin(Servers(), ","); }
+
+  const UpFlags& flags_;
+  std::string dir_;
+  int signal_fd_ = -1;
+  int demo_fd_ = -1;
+  sigset_t old_mask_{};
+  bool mask_set_ = false;
+  int signal_ = 0;
+  ChildProcess* died_ = nullptr;
+  std::unique_ptr<ChildProcess> broker_;
+  std::string bootstrap_;
+  std::vector<Replica> replicas_;
+  pid_t process_group_ = 0;
+
+  std::atomic<bool> demo_stop_{false};
+  std::atomic<bool> demo_done_{false};
+  std::string demo_error_;  // written by the demo thread before demo_done_
+  std::thread demo_thread_;
+};
+
+UpSession::~UpSession() {
+  StopAll();
+  if (signal_fd_ >= 0) close(signal_fd_);
+  if (demo_fd_ >= 0) close(demo_fd_);
+  if (mask_set_) pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+}
+
+std::vector<std::string> UpSession::Servers() const {
+  std::vector<std::string> out;
+  for (const Replica& r : replicas_) out.push_back(r.grpc);
+  return out;
+}
+
+bool UpSession::Setup() {
+  // Take SIGINT/SIGTERM/SIGHUP through a signalfd. They must not be ignored (a shell starts
+  // background jobs with SIGINT ignored, and ignored signals are discarded, not queued), and
+  // are blocked before any thread exists so that every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) {
+    sigaddset(&set, s);
+    signal(s, SIG_DFL);
+  }
+  pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
+  mask_set_ = true;
+  signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  demo_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (signal_fd_ < 0 || demo_fd_ < 0) {
+    std::cerr << "error: signalfd/eventfd: " << std::strerror(errno) << "\n";
+    return false;
+  }
+  absl::StatusOr<std::string> dir = MakeTempDir("switchboard-up");
+  if (!dir.ok()) {
+    std::cerr << "error: " << dir.status().message() << "\n";
+    return false;
+  }
+  dir_ = *dir;
+  return true;
+}
+
+void UpSession::PollOnce(milliseconds timeout) {
+  std::vector<pollfd> fds;
+  fds.push_back({signal_fd_, POLLIN, 0});
+  fds.push_back({demo_fd_, POLLIN, 0});
+  std::vector<ChildProcess*> children;
+  if (broker_ != nullptr) children.push_back(broker_.get());
+  for (Replica& r : replicas_) children.push_back(r.process.get());
+  bool all_have_exit_fd = true;
+  for (ChildProcess* c : children) {
+    if (c->stdout_fd() >= 0) fds.push_back({c->stdout_fd(), POLLIN, 0});
+    if (c->exit_fd() >= 0) {
+      fds.push_back({c->exit_fd(), POLLIN, 0});
+    } else {
+      all_have_exit_fd = false;
+    }
+  }
+  // Without pidfds, exits are noticed by looking again every 100 ms.
+  const milliseconds wait = all_have_exit_fd ? timeout : std::min(timeout, milliseconds(100));
+  poll(fds.data(), fds.size(), static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 3600000)));
+
+  signalfd_siginfo info;
+  while (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
+    if (signal_ == 0) signal_ = static_cast<int>(info.ssi_signo);
+  }
+  for (ChildProcess* c : children) HandleLines(c, c->ReadLines());
+  for (ChildProcess* c : children) {
+    if (died_ == nullptr && c->Exited()) died_ = c;
+  }
+}
+
+void UpSession::HandleLines(ChildProcess* child, const std::vector<std::string>& lines) {
+  for (const std::string& line : lines) {
+    if (child == broker_.get()) {
+      if (bootstrap_.empty() && absl::StartsWith(line, "bootstrap=")) {
+        bootstrap_ = line.substr(std::strlen("bootstrap="));
+      }
+      continue;
+    }
+    for (Replica& r : replicas_) {
+      if (r.process.get() != child) continue;
+      if (absl::StartsWith(line, "grpc=")) r.grpc = line.substr(5);
+      if (absl::StartsWith(line, "metrics=")) r.metrics = line.substr(8);
+      if (line == "ready") r.ready = true;
+    }
+  }
+}
+
+template <typename Done>
+UpSession::Outcome UpSession::WaitFor(Clock::time_point deadline, Done done, milliseconds recheck) {
+  while (true) {
+    if (done()) return Outcome::kDone;
+    if (signal_ != 0) return Outcome::kSignal;
+    if (died_ != nullptr) return Outcome::kChildDied;
+    if (demo_done_.load()) return Outcome::kDemoEnded;
+    const auto now = Clock::now();
+    if (now >= deadline) return Outcome::kTimeout;
+    PollOnce(std::min(recheck,
+                      std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1)));
+  }
+}
+
+int UpSession::Fail(Outcome outcome, const std::string& waiting_for) {
+  switch (outcome) {
+    case Outcome::kSignal:
+      // Asked to stop: not a failure, whatever the stage.
+      std::cerr << fmt::format("switchboard up: {} while {}; stopping\n", strsignal(signal_),
+                               waiting_for);
+      return kExitOk;
+    case Outcome::kChildDied: {
+      std::cerr << fmt::format("error: {} {} unexpectedly (while {})\n", died_->name(),
+                               died_->DescribeExit(), waiting_for);
+      const std::string tail = died_->LogTail(15);
+      if (!tail.empty()) {
+        std::cerr << fmt::format("last lines of its log ({}):\n{}", died_->log_path(), tail);
+      }
+      if (absl::StrContains(tail, "cannot listen") ||
+          absl::StrContains(tail, "Address already in use")) {
+        std::cerr << "hint: a port is taken (another `switchboard up`?); choose others with "
+                     "--grpc-port and --metrics-port, or 0 to let the kernel pick free ones\n";
+      }
+      break;
+    }
+    case Outcome::kTimeout:
+      std::cerr << fmt::format("error: timed out while {}\n", waiting_for);
+      break;
+    case Outcome::kDemoEnded:
+      std::cerr << "error: the demo traffic driver stopped: "
+                << (demo_error_.empty() ? "it returned early" : demo_error_) << "\n";
+      break;
+    case Outcome::kDone:
+      break;
+  }
+  return kExitFailure;
+}
+
+absl::StatusOr<routing::config::RoutingConfig> UpSession::LoadConfig(std::string* name) {
+  if (flags_.config.empty()) {
+    *name = kExampleConfigName;
+    return routing::config::ParseRoutingConfig(kExampleConfigYaml, *name);
+  }
+  *name = flags_.config;
+  return routing::config::LoadRoutingConfig(flags_.config);
+}
+
+bool UpSession::WaitForQueues(const routing::config::RoutingConfig& config,
+                              Clock::time_point deadline) {
+  // ApplyConfig only logs commands; poll until the owner has applied them, so that the queues
+  // are there when we say we are up.
+  ServerSet servers(Servers(), milliseconds(5000));
+  std::set<std::string> want;
+  for (const v1::Queue& q : config.queues) want.insert(q.queue_id());
+  return WaitFor(
+             deadline,
+             [&] {
+               v1::ListQueuesRequest request;
+               request.set_tenant_id(flags_.tenant);
+               v1::ListQueuesResponse response;
+               const grpc::Status status =
+                   servers.Call([&](const std::shared_ptr<grpc::Channel>& channel,
+                                    grpc::ClientContext* context) {
+                     return v1::ConfigService::NewStub(channel)->ListQueues(context, request,
+                                                                            &response);
+                   });
+               if (!status.ok()) return false;
+               std::set<std::string> have;
+               for (const v1::QueueState& q : response.queues()) have.insert(q.config().queue_id());
+               for (const std::string& id : want) {
+                 if (have.count(id) == 0) return false;
+               }
+               return true;
+             },
+             milliseconds(100)) == Outcome::kDone;
+}
+
+void UpSession::PrintSummary(const std::string& config_name,
+                             const routing::config::RoutingConfig& config,
+                             const v1::ApplyConfigResponse& applied) const {
+  std::string out =
+      fmt::format("Switchboard is up: tenant {}, {} partitions, {} routing replica{}{}.\n",
+                  flags_.tenant, flags_.partitions, replicas_.size(),
+                  replicas_.size() == 1 ? "" : "s", flags_.demo ? ", demo traffic" : "");
+  out += fmt::format("  kafka     bootstrap={}\n", bootstrap_);
+  for (size_t i = 0; i < replicas_.size(); ++i) {
+    out += fmt::format("  routing   grpc={}  metrics=http://{}/metrics{}\n", replicas_[i].grpc,
+                       replicas_[i].metrics,
+                       replicas_.size() > 1 ? fmt::format("  (replica {})", i) : "");
+  }
+  out += fmt::format("  config    {}: {} queues, {} agents (config version {})\n", config_name,
+                     config.queues.size(), config.agents.size(), applied.config_version());
+  out += fmt::format("  logs      {}/\n", dir_);
+  std::string common;
+  const std::string servers = ServerList();
+  if (servers != kDefaultServer) common += " --server " + servers;
+  if (flags_.tenant != "demo") common += " --tenant " + flags_.tenant;
+  const std::string queue = config.queues.empty() ? "QUEUE" : config.queues[0].queue_id();
+  out += "Try, in another terminal:\n";
+  out += fmt::format("  switchboard queues{}\n", common);
+  out += fmt::format("  switchboard agents{}\n", common);
+  out +=
+      fmt::format("  switchboard enqueue --queue {} --attr language=en --watch{}\n", queue, common);
+  if (!flags_.demo && !config.agents.empty()) {
+    out += "  (agents start logged out: with --demo they log in and take calls)\n";
+  }
+  out += flags_.duration > 0 ? fmt::format("Stopping in {}s, or on Ctrl-C.\n", flags_.duration)
+                             : "Stop with Ctrl-C.\n";
+  std::cout << out << std::flush;
+}
+
+void UpSession::StartDemo(const routing::config::RoutingConfig& config) {
+#if SB_HAVE_TRAFFIC
+  sb::traffic::DemoOptions options;
+  options.grpc_target = replicas_[0].grpc;
+  options.bootstrap = bootstrap_;
+  options.tenant = flags_.tenant;
+  // Callers go to every queue except escalation targets (supervisors get escalations, not
+  // calls).
+  std::set<std::string> escalation_targets;
+  for (const v1::Queue& q : config.queues) escalation_targets.insert(q.escalation_queue());
+  for (const v1::Queue& q : config.queues) {
+    if (escalation_targets.count(q.queue_id()) == 0) options.queue_ids.push_back(q.queue_id());
+  }
+  for (const v1::AgentProfile& a : config.agents) options.agent_ids.push_back(a.agent_id());
+  options.calls_per_second = flags_.calls_per_second;
+  options.seed = flags_.seed;
+  demo_thread_ = std::thread([this, options] {
+    const absl::Status status = sb::traffic::RunDemo(options, demo_stop_, std::cout);
+    if (!status.ok()) demo_error_ = std::string(status.message());
+    demo_done_.store(true);
+    const uint64_t one = 1;
+    ssize_t ignored = write(demo_fd_, &one, sizeof(one));
+    (void)ignored;
+  });
+#else
+  (void)config;  // RunUp refuses --demo without the driver
+#endif
+}
+
+bool UpSession::StopAll() {
+  demo_stop_.store(true);
+  if (demo_thread_.joinable()) {
+    // RunDemo returns within a second or so of the stop flag; do not hang on it forever.
+    const auto deadline = Clock::now() + kStopGrace;
+    while (!demo_done_.load() && Clock::now() < deadline) {
+      pollfd p{demo_fd_, POLLIN, 0};
+      poll(&p, 1, 100);
+    }
+    if (demo_done_.load()) {
+      demo_thread_.join();
+    } else {
+      std::cerr << "warning: the demo traffic driver did not stop within 10s\n";
+      demo_thread_.detach();
+    }
+  }
+  bool clean = true;
+  // Routing first (it leaves the consumer group and flushes to the broker), then the broker.
+  for (Replica& r : replicas_) r.process->Signal(SIGTERM);
+  // Without a broker a replica cannot hand its partitions over, and nothing is left to save.
+  const bool broker_gone = broker_ == nullptr || broker_->Exited();
+  const auto deadline = Clock::now() + (broker_gone ? milliseconds(2000) : kStopGrace);
+  for (Replica& r : replicas_) {
+    if (r.process->Exited()) {
+      clean = clean && (r.process.get() == died_ || r.process->stopped_cleanly());
+      continue;
+    }
+    const auto left = std::max(milliseconds(0),
+                               std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+    if (!r.process->Stop(left)) {
+      if (!broker_gone) {
+        std::cerr << fmt::format("warning: {} did not stop within 10s of SIGTERM; killed it\n",
+                                 r.process->name());
+        clean = false;
+      }
+    } else if (!r.process->stopped_cleanly()) {
+      std::cerr << fmt::format("warning: {} {} when stopped\n", r.process->name(),
+                               r.process->DescribeExit());
+      clean = false;
+    }
+  }
+  replicas_.clear();
+  if (broker_ != nullptr) {
+    broker_->CloseStdin();
+    // The whole group, while its leader (the broker) still holds the group id: anything a
+    // child may have started goes too.
+    if (process_group_ > 0 && !broker_->Exited()) killpg(process_group_, SIGTERM);
+    if (!broker_->Stop(kStopGrace)) {
+      std::cerr << "warning: sb-embedded-broker did not stop within 10s; killed it\n";
+      clean = false;
+    } else if (broker_.get() != died_ && !broker_->stopped_cleanly()) {
+      clean = false;
+    }
+    broker_.reset();
+  }
+  return clean;
+}
+
+int UpSession::Start() {
+  absl::StatusOr<std::string> broker_path =
+      FindSiblingBinary("sb-embedded-broker", "tools/embedded_broker", SB_BROKER_BUILD_PATH);
+  absl::StatusOr<std::string> routing_path =
+      FindSiblingBinary("sb-routing", "services/routing/service", SB_ROUTING_BUILD_PATH);
+  for (const auto* path : {&broker_path, &routing_path}) {
+    if (!path->ok()) {
+      std::cerr << "error: " << path->status().message() << "\n";
+      return kExitFailure;
+    }
+  }
+  std::string config_name;
+  absl::StatusOr<routing::config::RoutingConfig> config = LoadConfig(&config_name);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (const int rejected = CheckWithEngine(*config, std::cerr); rejected > 0) {
+    std::cerr << fmt::format("error: {}: {} error(s); nothing was started\n", config_name,
+                             rejected);
+    return kExitFailure;
+  }
+  if (!Setup()) return kExitFailure;
+
+  // 1. The broker. It leads the process group every child joins.
+  std::cerr << "starting sb-embedded-broker...\n";
+  ChildProcess::Options broker;
+  broker.name = "sb-embedded-broker";
+  broker.path = *broker_path;
+  broker.args = {"--partitions", std::to_string(flags_.partitions), "--bootstrap-file",
+                 dir_ + "/bootstrap"};
+  broker.log_path = dir_ + "/sb-embedded-broker.log";
+  broker.stdin_pipe = true;  // it stops when the pipe closes, even if we are SIGKILLed
+  absl::StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(broker);
+  if (!started.ok()) {
+    std::cerr << "error: " << started.status().message() << "\n";
+    return kExitFailure;
+  }
+  broker_ = std::move(*started);
+  process_group_ = broker_->pid();
+  Outcome outcome =
+      WaitFor(Clock::now() + milliseconds(15000), [&] { return !bootstrap_.empty(); });
+  if (outcome != Outcome::kDone) return Fail(outcome, "waiting for the broker's bootstrap line");
+
+  // 2. The routing replicas, all at once (each join rebalances the consumer group).
+  std::cerr << fmt::format("starting {} sb-routing replica{}...\n", flags_.replicas,
+                           flags_.replicas == 1 ? "" : "s");
+  for (int i = 0; i < flags_.replicas; ++i) {
+    ChildProcess::Options routing;
+    routing.name = flags_.replicas == 1 ? "sb-routing" : fmt::format("sb-routing (replica {})", i);
+    routing.path = *routing_path;
+    const int grpc_port = flags_.grpc_port == 0 ? 0 : flags_.grpc_port + i;
+    const int metrics_port = flags_.metrics_port == 0 ? 0 : flags_.metrics_port + i;
+    routing.args = {"--bootstrap-file", dir_ + "/bootstrap",
+                    "--listen",         fmt::format("127.0.0.1:{}", grpc_port),
+                    "--metrics-listen", fmt::format("127.0.0.1:{}", metrics_port)};
+    routing.args.insert(routing.args.end(), flags_.routing_args.begin(), flags_.routing_args.end());
+    routing.log_path = dir_ + fmt::format("/sb-routing-{}.log", i);
+    routing.process_group = process_group_;
+    started = ChildProcess::Start(routing);
+    if (!started.ok()) {
+      std::cerr << "error: " << started.status().message() << "\n";
+      return kExitFailure;
+    }
+    replicas_.emplace_back();
+    replicas_.back().process = std::move(*started);
+  }
+  const auto start_deadline =
+      Clock::now() + milliseconds(static_cast<int64_t>(flags_.start_timeout * 1000));
+  outcome = WaitFor(start_deadline, [&] {
+    for (const Replica& r : replicas_) {
+      if (!r.ready || r.grpc.empty()) return false;
+    }
+    return true;
+  });
+  if (outcome != Outcome::kDone) {
+    if (outcome == Outcome::kTimeout) {
+      for (const Replica& r : replicas_) {
+        if (r.ready) continue;
+        std::cerr << fmt::format(
+            "{} did not report ready within {}s; last lines of its log ({}):\n{}",
+            r.process->name(), flags_.start_timeout, r.process->log_path(), r.process->LogTail(15));
+      }
+    }
+    return Fail(outcome, "waiting for sb-routing to be ready");
+  }
+
+  // 3. The routing config.
+  std::cerr << fmt::format("applying {} to tenant {}...\n", config_name, flags_.tenant);
+  ServerSet servers(Servers(), milliseconds(10000));
+  v1::ApplyConfigResponse applied;
+  const grpc::Status status = ApplyConfig(servers, flags_.tenant, *config, false, &applied);
+  if (!status.ok()) {
+    std::cerr << "the routing service refused " << config_name << ":\n";
+    PrintRpcError(status, servers, std::cerr);
+    return kExitFailure;
+  }
+  if (!WaitForQueues(*config, Clock::now() + milliseconds(15000))) {
+    if (signal_ != 0 || died_ != nullptr) {
+      return Fail(signal_ != 0 ? Outcome::kSignal : Outcome::kChildDied,
+                  "waiting for the config to be applied");
+    }
+    std::cerr << "warning: the applied queues are not listed yet; `switchboard queues` may "
+                 "show them in a moment\n";
+  }
+
+  // 4. Up.
+  PrintSummary(config_name, *config, applied);
+  if (flags_.demo) StartDemo(*config);
+  const auto end = flags_.duration > 0
+                       ? Clock::now() + milliseconds(static_cast<int64_t>(flags_.duration * 1000))
+                       : Clock::time_point::max();
+  outcome = WaitFor(end, [] { return false; });
+  if (outcome == Outcome::kChildDied || outcome == Outcome::kDemoEnded) {
+    return Fail(outcome, "running");
+  }
+  if (outcome == Outcome::kSignal) {
+    std::cerr << fmt::format("\nswitchboard up: {}; stopping\n", strsignal(signal_));
+  } else {
+    std::cerr << "switchboard up: --duration elapsed; stopping\n";
+  }
+  return kExitOk;
+}
+
+int UpSession::Run() {
+  int code = Start();
+  const bool clean = StopAll();
+  if (code == kExitOk && !clean) code = kExitFailure;
+  if (!dir_.empty()) {
+    if (code == kExitOk && !flags_.keep_logs) {
+      RemoveTree(dir_);
+      std::cerr << "switchboard up: stopped\n";
+    } else {
+      std::cerr << fmt::format("switchboard up: stopped; logs kept in {}/\n", dir_);
+    }
+  }
+  return code;
+}
+
+int RunUp(const UpFlags& flags) {
+  if (flags.replicas > flags.partitions) {
+    std::cerr << fmt::format(
+        "error: --replicas {} is more than --partitions {}: a replica without a partition is "
+        "never ready; use at most {} replicas or more partitions\n",
+        flags.replicas, flags.partitions, flags.partitions);
+    return kExitUsage;
+  }
+  for (const auto& [name, port] : {std::pair{"--grpc-port", flags.grpc_port},
+                                   std::pair{"--metrics-port", flags.metrics_port}}) {
+    if (port != 0 && port + flags.replicas - 1 > 65535) {
+      std::cerr << fmt::format("error: {} {}: replicas use ports {}..{}, past 65535\n", name, port,
+                               port, port + flags.replicas - 1);
+      return kExitUsage;
+    }
+  }
+  if (flags.grpc_port != 0 && flags.metrics_port != 0 &&
+      flags.grpc_port < flags.metrics_port + flags.replicas &&
+      flags.metrics_port < flags.grpc_port + flags.replicas) {
+    std::cerr << "error: --grpc-port and --metrics-port ranges overlap; pick other ports\n";
+    return kExitUsage;
+  }
+#if !SB_HAVE_TRAFFIC
+  if (flags.demo) {
+    std::cerr << "error: --demo: this switchboard was built without the traffic driver (CMake "
+                 "target sb_traffic, tools/loadgen/); rebuild with it, or run without --demo\n";
+    return kExitUsage;
+  }
+#endif
+  if (flags.demo && !(flags.calls_per_second > 0)) {
+    std::cerr << "error: --calls-per-second must be > 0\n";
+    return kExitUsage;
+  }
+  UpSession session(flags);
+  return session.Run();
+}
+
+}  // namespace
+
+void AddUpCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<UpFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "up",
+      "Run Switchboard on this machine: an embedded Kafka-protocol broker (sb-embedded-broker) "
+      "and the routing service (sb-routing) as child processes on 127.0.0.1, with a routing "
+      "config applied. Prints where everything listens and stays in the foreground; Ctrl-C "
+      "stops everything. --demo also plays callers and agents in real time.");
+  cmd->add_flag("--demo", flags->demo,
+                "Also run the traffic driver: agents log in and take calls that arrive at "
+                "--calls-per-second; a live summary is printed every second");
+  cmd->add_option("--config,-c", flags->config,
+                  "Routing config to apply (docs/configuration.md); default: the built-in "
+                  "tools/switchboard/examples/contact_center.yaml (4 queues, 30 agents)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--tenant,-t", flags->tenant, "Tenant to apply the config to")
+      ->capture_default_str();
+  cmd->add_option("--partitions", flags->partitions, "Partitions of every topic")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--replicas", flags->replicas,
+                  "Routing replicas (a consumer group sharing the partitions); replica i listens "
+                  "on --grpc-port + i and --metrics-port + i")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--grpc-port", flags->grpc_port, "gRPC port of sb-routing; 0 picks a free one")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--metrics-port", flags->metrics_port,
+                  "Prometheus /metrics port of sb-routing; 0 picks a free one")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--duration", flags->duration,
+                  "Stop by itself after this many seconds (0: run until Ctrl-C or SIGTERM)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--calls-per-second", flags->calls_per_second, "Demo arrival rate (--demo)")
+      ->capture_default_str();
+  cmd->add_option("--seed", flags->seed, "Demo random seed (--demo); 0 picks one and prints it")
+      ->capture_default_str();
+  cmd->add_option("--start-timeout", flags->start_timeout,
+                  "Seconds to wait for sb-routing to be ready")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--keep-logs", flags->keep_logs,
+                "Keep the temporary directory with the children's logs after a clean stop (it "
+                "is always kept after a failure)");
+  cmd->add_option("--routing-arg", flags->routing_args,
+                  "Extra argument for sb-routing, repeatable, e.g. --routing-arg=--reflection")
+      ->allow_extra_args(false);
+  cmd->footer(
+      "Examples:\n"
+      "  switchboard up --demo\n"
+      "  switchboard up --config queues.yaml --tenant acme --grpc-port 0 --metrics-port 0\n"
+      "  switchboard up --replicas 2 --partitions 8      # then --server 127.0.0.1:7070,"
+      "127.0.0.1:7071\n"
+      "  switchboard up --duration 30                    # stops by itself (scripts, tests)\n"
+      "Binaries: sb-embedded-broker and sb-routing are looked up in $SB_BIN_DIR, next to this "
+      "executable, in the build tree it came from, then on $PATH.\n"
+      "Children's logs go to a temporary directory (printed); their stdout is read by up.\n"
+      "Exit status: 0 after Ctrl-C, SIGTERM or --duration with everything stopped cleanly; 1 "
+      "if something could not start, a child died, or the config was refused (the message says "
+      "which; logs are kept); 2 bad usage.");
+  cmd->callback([flags, exit_code] { *exit_code = RunUp(*flags); });
+}
+
+}  // namespace sb::cli
