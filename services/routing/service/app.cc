@@ -49,6 +49,7 @@ struct Flags {
   int send_timeout_ms = 5000;
   int shutdown_timeout_ms = 20000;
   std::vector<std::string> kafka;
+  std::vector<std::string> peers;
   std::string log_format = "text";
   std::string log_level = "info";
 };
@@ -119,6 +120,12 @@ int RunRoutingApp(int argc, char** argv) {
                  "group then moves them after the session timeout)")
       ->capture_default_str()
       ->check(CLI::Range(100, 600000));
+  app.add_option("--peers", f.peers,
+                 "gRPC addresses of the replicas (may include this one), comma-separated: calls "
+                 "for a tenant whose partition another replica owns are forwarded there instead "
+                 "of answering NOT_OWNER")
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--kafka", f.kafka, "Extra librdkafka property PROP=VALUE (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--log-format", f.log_format, "text or json")
@@ -202,8 +209,9 @@ int RunRoutingApp(int argc, char** argv) {
     return 1;
   }
 
-  InteractionServiceImpl interactions(service->get());
-  ConfigServiceImpl config(service->get());
+  Peers peers(f.peers);
+  InteractionServiceImpl interactions(service->get(), &peers);
+  ConfigServiceImpl config(service->get(), &peers);
   grpc::EnableDefaultHealthCheckService(true);
   if (f.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

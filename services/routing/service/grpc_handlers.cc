@@ -9,6 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 
 namespace sb::routing {
 namespace {
@@ -46,6 +48,23 @@ grpc::Status Send(RoutingService* service, v1::RoutingCommand command, SentComma
 
 }  // namespace
 
+Peers::Peers(const std::vector<std::string>& addresses) {
+  for (const auto& a : addresses) {
+    auto channel = grpc::CreateChannel(a, grpc::InsecureChannelCredentials());
+    stubs_.push_back(PeerStubs{a, v1::InteractionService::NewStub(channel),
+                               v1::ConfigService::NewStub(channel)});
+  }
+}
+
+bool IsForwarded(const grpc::ServerContext* ctx) {
+  return ctx->client_metadata().count("sb-forwarded") > 0;
+}
+
+bool IsNotOwner(const grpc::Status& s) {
+  return s.error_code() == StatusCode::UNAVAILABLE &&
+         absl::StartsWith(s.error_message(), "NOT_OWNER");
+}
+
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<StatusCode>(s.code()), std::string(s.message()));
 }
@@ -57,8 +76,17 @@ grpc::Status RejectionStatus(const Rejection& r, const std::string& prefix) {
   return grpc::Status(code, r.reason + ": " + prefix + r.message);
 }
 
-grpc::Status InteractionServiceImpl::Enqueue(grpc::ServerContext*, const v1::EnqueueRequest* req,
+grpc::Status InteractionServiceImpl::Enqueue(grpc::ServerContext* ctx,
+                                             const v1::EnqueueRequest* req,
                                              v1::EnqueueResponse* resp) {
+  grpc::Status s = EnqueueHere(req, resp);
+  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
+  return peers_->Forward<v1::InteractionService>(ctx, *req, resp,
+                                                 &v1::InteractionService::Stub::Enqueue);
+}
+
+grpc::Status InteractionServiceImpl::EnqueueHere(const v1::EnqueueRequest* req,
+                                                 v1::EnqueueResponse* resp) {
   if (grpc::Status s = CheckTenant(req->tenant_id()); !s.ok()) return s;
   if (!req->has_enqueue()) return Invalid("INVALID_ARGUMENT", "enqueue: required");
   if (req->enqueue().queue_id().empty()) {
@@ -91,8 +119,16 @@ grpc::Status InteractionServiceImpl::Enqueue(grpc::ServerContext*, const v1::Enq
   return grpc::Status::OK;
 }
 
-grpc::Status InteractionServiceImpl::Cancel(grpc::ServerContext*, const v1::CancelRequest* req,
+grpc::Status InteractionServiceImpl::Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
                                             v1::CancelResponse* resp) {
+  grpc::Status s = CancelHere(req, resp);
+  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
+  return peers_->Forward<v1::InteractionService>(ctx, *req, resp,
+                                                 &v1::InteractionService::Stub::Cancel);
+}
+
+grpc::Status InteractionServiceImpl::CancelHere(const v1::CancelRequest* req,
+                                                v1::CancelResponse* resp) {
   if (grpc::Status s = CheckTenant(req->tenant_id()); !s.ok()) return s;
   if (!req->has_cancel() || req->cancel().interaction_id().empty()) {
     return Invalid("INVALID_ARGUMENT", "cancel.interaction_id: required");
@@ -121,8 +157,17 @@ grpc::Status InteractionServiceImpl::Cancel(grpc::ServerContext*, const v1::Canc
   return grpc::Status::OK;
 }
 
-grpc::Status InteractionServiceImpl::Get(grpc::ServerContext*, const v1::GetInteractionRequest* req,
+grpc::Status InteractionServiceImpl::Get(grpc::ServerContext* ctx,
+                                         const v1::GetInteractionRequest* req,
                                          v1::GetInteractionResponse* resp) {
+  grpc::Status s = GetHere(req, resp);
+  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
+  return peers_->Forward<v1::InteractionService>(ctx, *req, resp,
+                                                 &v1::InteractionService::Stub::Get);
+}
+
+grpc::Status InteractionServiceImpl::GetHere(const v1::GetInteractionRequest* req,
+                                             v1::GetInteractionResponse* resp) {
   if (grpc::Status s = CheckTenant(req->tenant_id()); !s.ok()) return s;
   if (req->interaction_id().empty()) return Invalid("INVALID_ARGUMENT", "interaction_id: required");
   std::optional<v1::InteractionRecord> record;
@@ -173,8 +218,16 @@ grpc::Status InteractionServiceImpl::Watch(
   return result;
 }
 
-grpc::Status ConfigServiceImpl::ApplyConfig(grpc::ServerContext*, const v1::ApplyConfigRequest* req,
+grpc::Status ConfigServiceImpl::ApplyConfig(grpc::ServerContext* ctx,
+                                            const v1::ApplyConfigRequest* req,
                                             v1::ApplyConfigResponse* resp) {
+  grpc::Status s = ApplyConfigHere(req, resp);
+  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
+  return peers_->Forward<v1::ConfigService>(ctx, *req, resp, &v1::ConfigService::Stub::ApplyConfig);
+}
+
+grpc::Status ConfigServiceImpl::ApplyConfigHere(const v1::ApplyConfigRequest* req,
+                                                v1::ApplyConfigResponse* resp) {
   if (grpc::Status s = CheckTenant(req->tenant_id()); !s.ok()) return s;
   if (req->queues_size() == 0 && req->agents_size() == 0) {
     return Invalid("INVALID_ARGUMENT", "queues, agents: nothing to apply");
@@ -249,8 +302,16 @@ grpc::Status ConfigServiceImpl::ApplyConfig(grpc::ServerContext*, const v1::Appl
   return grpc::Status::OK;
 }
 
-grpc::Status ConfigServiceImpl::ListQueues(grpc::ServerContext*, const v1::ListQueuesRequest* req,
+grpc::Status ConfigServiceImpl::ListQueues(grpc::ServerContext* ctx,
+                                           const v1::ListQueuesRequest* req,
                                            v1::ListQueuesResponse* resp) {
+  grpc::Status s = ListQueuesHere(req, resp);
+  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
+  return peers_->Forward<v1::ConfigService>(ctx, *req, resp, &v1::ConfigService::Stub::ListQueues);
+}
+
+grpc::Status ConfigServiceImpl::ListQueuesHere(const v1::ListQueuesRequest* req,
+                                               v1::ListQueuesResponse* resp) {
   if (grpc::Status s = CheckTenant(req->tenant_id()); !s.ok()) return s;
   absl::Status run = service_->RunOnOwner(req->tenant_id(), [&](const PartitionProcessor& p) {
     if (const Engine* engine = p.FindDomain(req->tenant_id()); engine != nullptr) {
@@ -265,8 +326,16 @@ grpc::Status ConfigServiceImpl::ListQueues(grpc::ServerContext*, const v1::ListQ
   return ToGrpc(run);
 }
 
-grpc::Status ConfigServiceImpl::ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest* req,
+grpc::Status ConfigServiceImpl::ListAgents(grpc::ServerContext* ctx,
+                                           const v1::ListAgentsRequest* req,
                                            v1::ListAgentsResponse* resp) {
+  grpc::Status s = ListAgentsHere(req, resp);
+  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
+  return peers_->Forward<v1::ConfigService>(ctx, *req, resp, &v1::ConfigService::Stub::ListAgents);
+}
+
+grpc::Status ConfigServiceImpl::ListAgentsHere(const v1::ListAgentsRequest* req,
+                                               v1::ListAgentsResponse* resp) {
   if (grpc::Status s = CheckTenant(req->tenant_id()); !s.ok()) return s;
   absl::Status run = service_->RunOnOwner(req->tenant_id(), [&](const PartitionProcessor& p) {
     if (const Engine* engine = p.FindDomain(req->tenant_id()); engine != nullptr) {

@@ -5,10 +5,48 @@
 // Called on gRPC's sync-server threads; all state lives in RoutingService.
 #pragma once
 
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
 #include "routing/service/routing_service.h"
 #include "switchboard/routing/v1/routing_service.grpc.pb.h"
 
 namespace sb::routing {
+
+// Peers: the replicas a replica forwards tenant-scoped calls to when it does not own the
+// tenant's partition (NOT_OWNER), so a client may call any replica (e.g. through a headless
+// Service). The list may include the replica itself. A forwarded call carries the metadata
+// `sb-forwarded: 1` and is never forwarded again, so there are no loops. Thread-safe.
+class Peers {
+ public:
+  explicit Peers(const std::vector<std::string>& addresses);
+  bool empty() const { return stubs_.empty(); }
+
+  // Calls `method` on each peer until one answers something else than NOT_OWNER (or the
+  // peers are exhausted: then NOT_OWNER). The caller's deadline carries over (at most 10 s).
+  template <typename Service, typename Req, typename Resp>
+  grpc::Status Forward(grpc::ServerContext* ctx, const Req& req, Resp* resp,
+                       grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Req&,
+                                                             Resp*));
+
+ private:
+  struct PeerStubs {
+    std::string address;
+    std::unique_ptr<v1::InteractionService::Stub> interactions;
+    std::unique_ptr<v1::ConfigService::Stub> config;
+  };
+  template <typename Service>
+  typename Service::Stub* StubOf(PeerStubs& p);
+  std::vector<PeerStubs> stubs_;
+};
+
+// True if the call came from another replica (it must be answered locally).
+bool IsForwarded(const grpc::ServerContext* ctx);
+// True for UNAVAILABLE "NOT_OWNER: ...".
+bool IsNotOwner(const grpc::Status& s);
 
 // The gRPC status for an engine rejection: NO_SUCH_* -> NOT_FOUND, DUPLICATE_INTERACTION ->
 // ALREADY_EXISTS, anything else -> INVALID_ARGUMENT; message "REASON: message".
@@ -17,7 +55,8 @@ grpc::Status ToGrpc(const absl::Status& s);
 
 class InteractionServiceImpl final : public v1::InteractionService::Service {
  public:
-  explicit InteractionServiceImpl(RoutingService* service) : service_(service) {}
+  InteractionServiceImpl(RoutingService* service, Peers* peers)
+      : service_(service), peers_(peers) {}
   grpc::Status Enqueue(grpc::ServerContext* ctx, const v1::EnqueueRequest* req,
                        v1::EnqueueResponse* resp) override;
   grpc::Status Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
@@ -28,12 +67,17 @@ class InteractionServiceImpl final : public v1::InteractionService::Service {
                      grpc::ServerWriter<v1::WatchInteractionResponse>* writer) override;
 
  private:
+  grpc::Status EnqueueHere(const v1::EnqueueRequest* req, v1::EnqueueResponse* resp);
+  grpc::Status CancelHere(const v1::CancelRequest* req, v1::CancelResponse* resp);
+  grpc::Status GetHere(const v1::GetInteractionRequest* req, v1::GetInteractionResponse* resp);
+
   RoutingService* const service_;
+  Peers* const peers_;  // may be null
 };
 
 class ConfigServiceImpl final : public v1::ConfigService::Service {
  public:
-  explicit ConfigServiceImpl(RoutingService* service) : service_(service) {}
+  ConfigServiceImpl(RoutingService* service, Peers* peers) : service_(service), peers_(peers) {}
   grpc::Status ApplyConfig(grpc::ServerContext* ctx, const v1::ApplyConfigRequest* req,
                            v1::ApplyConfigResponse* resp) override;
   grpc::Status ListQueues(grpc::ServerContext* ctx, const v1::ListQueuesRequest* req,
@@ -42,7 +86,41 @@ class ConfigServiceImpl final : public v1::ConfigService::Service {
                           v1::ListAgentsResponse* resp) override;
 
  private:
+  grpc::Status ApplyConfigHere(const v1::ApplyConfigRequest* req, v1::ApplyConfigResponse* resp);
+  grpc::Status ListQueuesHere(const v1::ListQueuesRequest* req, v1::ListQueuesResponse* resp);
+  grpc::Status ListAgentsHere(const v1::ListAgentsRequest* req, v1::ListAgentsResponse* resp);
+
   RoutingService* const service_;
+  Peers* const peers_;  // may be null
 };
+
+template <typename Service>
+typename Service::Stub* Peers::StubOf(PeerStubs& p) {
+  if constexpr (std::is_same_v<Service, v1::InteractionService>) {
+    return p.interactions.get();
+  } else {
+    return p.config.get();
+  }
+}
+
+template <typename Service, typename Req, typename Resp>
+grpc::Status Peers::Forward(grpc::ServerContext* ctx, const Req& req, Resp* resp,
+                            grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Req&,
+                                                                  Resp*)) {
+  grpc::Status last(grpc::StatusCode::UNAVAILABLE,
+                    "NOT_OWNER: no replica owns the tenant's partition right now (rebalancing?); "
+                    "retry shortly");
+  const auto cap = std::chrono::system_clock::now() + std::chrono::seconds(10);
+  for (PeerStubs& p : stubs_) {
+    grpc::ClientContext client;
+    client.set_deadline(std::min(ctx->deadline(), cap));
+    client.AddMetadata("sb-forwarded", "1");
+    resp->Clear();
+    grpc::Status s = (StubOf<Service>(p)->*method)(&client, req, resp);
+    if (s.ok() || !(IsNotOwner(s) || s.error_code() == grpc::StatusCode::UNAVAILABLE)) return s;
+    if (!IsNotOwner(s)) last = s;  // RECOVERING, or the peer is down: remember why
+  }
+  return last;
+}
 
 }  // namespace sb::routing
