@@ -28,6 +28,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "routing/config/routing_config.h"
 #include "switchboard/apply.h"
 #include "switchboard/commands.h"
@@ -486,6 +487,17 @@ int UpSession::Start() {
     routing.args = {"--bootstrap-file", dir_ + "/bootstrap",
                     "--listen",         fmt::format("127.0.0.1:{}", grpc_port),
                     "--metrics-listen", fmt::format("127.0.0.1:{}", metrics_port)};
+    if (flags_.replicas > 1 && flags_.grpc_port != 0) {
+      // Fixed ports: each replica knows the others and forwards calls for partitions it does
+      // not own, so any address serves every tenant. (With port 0 the addresses are not known
+      // in advance; clients then try the next --server on NOT_OWNER.)
+      std::vector<std::string> peers;
+      for (int j = 0; j < flags_.replicas; ++j) {
+        peers.push_back(fmt::format("127.0.0.1:{}", flags_.grpc_port + j));
+      }
+      routing.args.push_back("--peers");
+      routing.args.push_back(fmt::format("{}", fmt::join(peers, ",")));
+    }
     routing.args.insert(routing.args.end(), flags_.routing_args.begin(), flags_.routing_args.end());
     routing.log_path = dir_ + fmt::format("/sb-routing-{}.log", i);
     routing.process_group = process_group_;
