@@ -17,6 +17,14 @@ absl::StatusOr<std::unique_ptr<RoutingService>> RoutingService::Create(
   auto producer = kafka_io::Producer::Create(po);
   if (!producer.ok()) return producer.status();
   s->producer_ = *std::move(producer);
+  // Learn the topics' leaders now: the first record to a topic the producer has not seen waits
+  // for a metadata round (measured ~0.8 s on the embedded broker), which would stall the first
+  // snapshot of every partition.
+  for (std::string_view topic : {kEventsTopic, kSnapshotsTopic, kCommandsTopic}) {
+    if (auto n = s->producer_->PartitionCount(topic, std::chrono::seconds(10)); !n.ok()) {
+      return n.status();
+    }
+  }
 
   RoutingClientOptions co;
   co.kafka = options.kafka;
