@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/process/child_process.h"
 #include "grpcpp/grpcpp.h"
-#include "loadgen/child_process.h"
 #include "loadgen/traffic.h"
 #include "switchboard/routing/v1/routing_service.grpc.pb.h"
 
@@ -24,6 +24,7 @@ namespace sb::traffic {
 namespace {
 
 namespace v1 = ::switchboard::routing::v1;
+using process::ChildProcess;
 
 // One broker and one sb-routing replica for the whole suite (starting them takes seconds).
 class DemoTest : public ::testing::Test {

@@ -22,9 +22,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/process/child_process.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/time_util.h"
-#include "loadgen/child_process.h"
 #include "loadgen/traffic.h"
 #include "routing/client/routing_client.h"
 #include "switchboard/routing/v1/routing_service.grpc.pb.h"
@@ -33,6 +33,9 @@ namespace sb::traffic {
 namespace {
 
 namespace v1 = ::switchboard::routing::v1;
+using process::ChildProcess;
+using process::MachineBusyCpuSeconds;
+using process::SelfCpuSeconds;
 using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> g_interrupted{false};

@@ -2,7 +2,8 @@
 // tests can run in parallel and inject faults without disturbing each other).
 //
 // Owned by one test thread; not thread-safe. The broker's stdin is a pipe we hold, so it stops
-// when this object is destroyed (quit + EOF), or when the test process dies.
+// when this object is destroyed (quit + EOF), or when the test process dies
+// (process::ChildProcess).
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/process/child_process.h"
 
 namespace sb::kafka_io::testing {
 
@@ -31,13 +33,9 @@ class TestBroker {
 
  private:
   TestBroker() = default;
-  absl::StatusOr<std::string> ReadLine(std::chrono::milliseconds timeout);
 
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1;
-  int stdout_fd_ = -1;
-  std::string buffer_;  // stdout bytes read but not yet returned as a line
-  std::string dir_;     // temp dir holding the bootstrap file
+  std::unique_ptr<process::ChildProcess> child_;
+  std::string dir_;  // temp dir holding the bootstrap file and the broker's log
   std::string bootstrap_;
 };
 

@@ -1,6 +1,7 @@
-// RoutingProcess: a real `sb-routing` child process for integration tests. Its stdout is read for
-// the `grpc=`, `metrics=` and `ready` lines; its stderr goes to a log file in a temp dir (the path
-// is printed if the test fails). The destructor SIGKILLs a process still running.
+// RoutingProcess: a real `sb-routing` child process for integration tests (on
+// process::ChildProcess). Its stdout is read for the `grpc=`, `metrics=` and `ready` lines; its
+// stderr goes to a log file in a temp dir (the path is printed if the test fails). The destructor
+// SIGKILLs a process still running.
 // Owned by one test thread; not thread-safe.
 #pragma once
 
@@ -13,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/process/child_process.h"
 
 namespace sb::routing::testing {
 
@@ -35,16 +37,12 @@ class RoutingProcess {
   const std::string& grpc_address() const { return grpc_; }
   const std::string& metrics_address() const { return metrics_; }
   const std::string& log_path() const { return log_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_->pid(); }
 
  private:
   RoutingProcess() = default;
-  absl::StatusOr<std::string> ReadLine(std::chrono::milliseconds timeout);
 
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::string buffer_;
-  std::string dir_;
+  std::unique_ptr<process::ChildProcess> child_;
   std::string log_;
   std::string grpc_;
   std::string metrics_;

@@ -1,11 +1,12 @@
-// sb::traffic::ChildProcess: a service binary (sb-embedded-broker, sb-routing) run as a child of
-// sb-load, announcing itself by lines on its stdout.
+// sb::process::ChildProcess: a service binary (sb-embedded-broker, sb-routing) run as a child of
+// a tool or test (sb-load, the integration tests), announcing itself by lines on its stdout.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace sb::traffic {
+namespace sb::process {
 
 // ChildProcess
 //
@@ -38,6 +39,17 @@ class ChildProcess {
   absl::StatusOr<std::string> WaitForLine(std::string_view prefix,
                                           std::chrono::milliseconds timeout);
 
+  // Reads the next stdout line (DEADLINE_EXCEEDED / UNAVAILABLE as WaitForLine).
+  absl::StatusOr<std::string> ReadLine(std::chrono::milliseconds timeout) {
+    return ReadLine(std::chrono::steady_clock::now() + timeout);
+  }
+  // Writes `line` and a newline to the child's stdin.
+  absl::Status WriteLine(std::string_view line);
+  // SIGKILL, and reap ("signal 9"). Idempotent.
+  std::string Kill();
+  // The exit status once it exited normally (after Terminate/Kill), else nullopt.
+  std::optional<int> exit_status() const { return exit_status_; }
+
   // SIGTERM, then SIGKILL after `grace`. Returns a description of how it ended ("exit 0",
   // "signal 9"). Idempotent.
   std::string Terminate(std::chrono::milliseconds grace);
@@ -60,6 +72,7 @@ class ChildProcess {
   int stdout_fd_ = -1;
   std::string buffer_;
   std::string ended_;  // set once reaped
+  std::optional<int> exit_status_;
 };
 
 // CPU time (user + system) of this process so far, in seconds.
@@ -70,4 +83,4 @@ double SelfCpuSeconds();
 // other work took during a measurement.
 double MachineBusyCpuSeconds();
 
-}  // namespace sb::traffic
+}  // namespace sb::process

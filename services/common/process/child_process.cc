@@ -1,4 +1,4 @@
-#include "loadgen/child_process.h"
+#include "common/process/child_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,7 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace sb::traffic {
+namespace sb::process {
 namespace {
 
 double ParseStatCpu(const std::string& stat) {
@@ -165,6 +165,7 @@ std::string ChildProcess::Terminate(std::chrono::milliseconds grace) {
     }
   }
   if (r == pid_) {
+    if (WIFEXITED(status)) exit_status_ = WEXITSTATUS(status);
     ended_ = WIFEXITED(status)     ? absl::StrCat("exit ", WEXITSTATUS(status))
              : WIFSIGNALED(status) ? absl::StrCat("signal ", WTERMSIG(status))
                                    : "ended";
@@ -177,6 +178,20 @@ std::string ChildProcess::Terminate(std::chrono::milliseconds grace) {
     stdout_fd_ = -1;
   }
   return ended_;
+}
+
+absl::Status ChildProcess::WriteLine(std::string_view line) {
+  if (stdin_fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(name_, ": stdin closed"));
+  const std::string msg = absl::StrCat(std::string(line), "\n");
+  if (write(stdin_fd_, msg.data(), msg.size()) != static_cast<ssize_t>(msg.size())) {
+    return absl::UnavailableError(absl::StrCat(name_, ": write to stdin failed (exited?)"));
+  }
+  return absl::OkStatus();
+}
+
+std::string ChildProcess::Kill() {
+  if (pid_ > 0) kill(pid_, SIGKILL);
+  return Terminate(std::chrono::milliseconds(0));
 }
 
 double ChildProcess::CpuSeconds() const {
@@ -210,4 +225,4 @@ double MachineBusyCpuSeconds() {
   return static_cast<double>(total - idle) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-}  // namespace sb::traffic
+}  // namespace sb::process
