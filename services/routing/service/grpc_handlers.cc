@@ -48,6 +48,21 @@ grpc::Status Send(RoutingService* service, v1::RoutingCommand command, SentComma
 
 }  // namespace
 
+grpc::Status CheckOnOwner(RoutingService* service, const v1::RoutingCommand& command,
+                          const std::string& field_prefix, const grpc::Status& no_domain) {
+  std::optional<Rejection> rejection;
+  bool has_domain = true;
+  absl::Status run = service->RunOnOwner(command.tenant_id(), [&](const PartitionProcessor& p) {
+    const Engine* engine = p.FindDomain(command.tenant_id());
+    has_domain = engine != nullptr;
+    if (has_domain) rejection = engine->Check(command);
+  });
+  if (!run.ok()) return ToGrpc(run);
+  if (!has_domain) return no_domain;
+  if (rejection.has_value()) return RejectionStatus(*rejection, field_prefix);
+  return grpc::Status::OK;
+}
+
 Peers::Peers(const std::vector<std::string>& addresses) {
   for (const auto& a : addresses) {
     auto channel = grpc::CreateChannel(a, grpc::InsecureChannelCredentials());
@@ -96,21 +111,12 @@ grpc::Status InteractionServiceImpl::EnqueueHere(const v1::EnqueueRequest* req,
   command.set_command_id(req->command_id());
   command.set_tenant_id(req->tenant_id());
   *command.mutable_enqueue() = req->enqueue();
-  std::optional<Rejection> rejection;
-  bool has_domain = true;
-  absl::Status run = service_->RunOnOwner(req->tenant_id(), [&](const PartitionProcessor& p) {
-    const Engine* engine = p.FindDomain(req->tenant_id());
-    if (engine == nullptr) {
-      has_domain = false;
-      return;
-    }
-    rejection = engine->Check(command);
-  });
-  if (!run.ok()) return ToGrpc(run);
-  if (!has_domain) {
-    return grpc::Status(StatusCode::NOT_FOUND, "NO_SUCH_QUEUE: " + NoDomain(req->tenant_id()));
+  if (grpc::Status s = CheckOnOwner(
+          service_, command, "enqueue.",
+          grpc::Status(StatusCode::NOT_FOUND, "NO_SUCH_QUEUE: " + NoDomain(req->tenant_id())));
+      !s.ok()) {
+    return s;
   }
-  if (rejection.has_value()) return RejectionStatus(*rejection, "enqueue.");
   SentCommand sent;
   if (grpc::Status s = Send(service_, std::move(command), &sent); !s.ok()) return s;
   resp->set_command_id(sent.command_id);
@@ -141,16 +147,11 @@ grpc::Status InteractionServiceImpl::CancelHere(const v1::CancelRequest* req,
   command.set_command_id(req->command_id());
   command.set_tenant_id(req->tenant_id());
   *command.mutable_cancel() = cancel;
-  std::optional<Rejection> rejection;
-  absl::Status run = service_->RunOnOwner(req->tenant_id(), [&](const PartitionProcessor& p) {
-    const Engine* engine = p.FindDomain(req->tenant_id());
-    rejection = engine == nullptr ? std::optional<Rejection>(Rejection{
-                                        "NO_SUCH_INTERACTION", "interaction_id: no interaction '" +
-                                                                   cancel.interaction_id() + "'"})
-                                  : engine->Check(command);
-  });
-  if (!run.ok()) return ToGrpc(run);
-  if (rejection.has_value()) return RejectionStatus(*rejection, "cancel.");
+  const grpc::Status no_such =
+      RejectionStatus(Rejection{"NO_SUCH_INTERACTION",
+                                "interaction_id: no interaction '" + cancel.interaction_id() + "'"},
+                      "cancel.");
+  if (grpc::Status s = CheckOnOwner(service_, command, "cancel.", no_such); !s.ok()) return s;
   SentCommand sent;
   if (grpc::Status s = Send(service_, std::move(command), &sent); !s.ok()) return s;
   resp->set_command_id(sent.command_id);

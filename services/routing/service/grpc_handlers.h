@@ -52,6 +52,11 @@ bool IsNotOwner(const grpc::Status& s);
 // ALREADY_EXISTS, anything else -> INVALID_ARGUMENT; message "REASON: message".
 grpc::Status RejectionStatus(const Rejection& r, const std::string& prefix = "");
 grpc::Status ToGrpc(const absl::Status& s);
+// Runs Engine::Check for `command` on its tenant's owner thread: OK, the rejection as a status
+// (field names prefixed with `field_prefix`), `no_domain` for a tenant without a domain, or
+// NOT_OWNER / RECOVERING.
+grpc::Status CheckOnOwner(RoutingService* service, const v1::RoutingCommand& command,
+                          const std::string& field_prefix, const grpc::Status& no_domain);
 
 class InteractionServiceImpl final : public v1::InteractionService::Service {
  public:

@@ -170,11 +170,10 @@ void RoutingMetrics::EventsPublished(size_t n) { events_.Increment(static_cast<d
 void RoutingMetrics::EventPublishFailed() { event_failures_.Increment(); }
 void RoutingMetrics::OfferLatency(double seconds) { offer_seconds_.Observe(seconds); }
 void RoutingMetrics::TickAppended() { ticks_.Increment(); }
-void RoutingMetrics::SnapshotWritten(size_t bytes, size_t chunks, double seconds) {
+void RoutingMetrics::SnapshotWritten(size_t bytes, double seconds) {
   snapshots_.Increment();
   snapshot_bytes_.Set(static_cast<double>(bytes));
   snapshot_seconds_.Observe(seconds);
-  (void)chunks;
 }
 void RoutingMetrics::SnapshotFailed() { snapshot_failures_.Increment(); }
 void RoutingMetrics::Recovered(double seconds, size_t commands_replayed) {

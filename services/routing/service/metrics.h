@@ -38,7 +38,7 @@ class RoutingMetrics {
   // Enqueue (first enqueue time) to the offer, as seen when the offer is published.
   void OfferLatency(double seconds);
   void TickAppended();
-  void SnapshotWritten(size_t bytes, size_t chunks, double seconds);
+  void SnapshotWritten(size_t bytes, double seconds);
   void SnapshotFailed();
   void Recovered(double seconds, size_t commands_replayed);
   void SetPartitionsOwned(int n);

@@ -1,6 +1,7 @@
 #include "routing/service/partition_worker.h"
 
 #include <algorithm>
+#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -52,12 +53,8 @@ absl::Status PartitionWorker::Run(Task task, std::chrono::milliseconds timeout) 
     return absl::UnavailableError(
         absl::StrCat("RECOVERING: partition ", partition_, " is being restored; retry shortly"));
   }
-  struct Done {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-  };
-  auto done = std::make_shared<Done>();
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) {
@@ -66,14 +63,11 @@ absl::Status PartitionWorker::Run(Task task, std::chrono::milliseconds timeout) 
     }
     tasks_.push_back([this, task = std::move(task), done] {
       task(*processor_);
-      std::lock_guard<std::mutex> l(done->mu);
-      done->done = true;
-      done->cv.notify_all();
+      done->set_value();
     });
   }
   cv_.notify_one();
-  std::unique_lock<std::mutex> lock(done->mu);
-  if (!done->cv.wait_for(lock, timeout, [&] { return done->done; })) {
+  if (finished.wait_for(timeout) != std::future_status::ready) {
     return absl::DeadlineExceededError(
         absl::StrCat("partition ", partition_, " did not answer within ", timeout.count(), " ms"));
   }
@@ -339,7 +333,7 @@ bool PartitionWorker::WriteSnapshot() {
       partition_, snapshot.command_offset(), bytes, chunks.size(), 1000 * Seconds(t_delivered - t0),
       1000 * Seconds(t_built - t_delivered), 1000 * Seconds(Clock::now() - t_built));
   if (options_.metrics != nullptr) {
-    options_.metrics->SnapshotWritten(bytes, chunks.size(), Seconds(Clock::now() - t0));
+    options_.metrics->SnapshotWritten(bytes, Seconds(Clock::now() - t0));
   }
   return true;
 }
