@@ -314,6 +314,8 @@ std::string_view EventKind(const v1::RoutingEvent& event) {
       return "escalation_created";
     case v1::RoutingEvent::kEscalationJoined:
       return "escalation_joined";
+    case v1::RoutingEvent::kCallerWarned:
+      return "caller_warned";
     case v1::RoutingEvent::BODY_NOT_SET:
       return "";
   }
@@ -412,6 +414,12 @@ std::string FormatEvent(const v1::RoutingEvent& event) {
       detail = fmt::format("task={} supervisor={}", event.escalation_joined().task_id(),
                            event.escalation_joined().supervisor_id());
       break;
+    case v1::RoutingEvent::kCallerWarned: {
+      const v1::CallerWarned& e = event.caller_warned();
+      detail =
+          fmt::format("agent={} category={} warnings={}", e.agent_id(), e.category(), e.warnings());
+      break;
+    }
     default: {
       // Events that do not concern one interaction: the JSON says it all.
       detail = ToJson(event);

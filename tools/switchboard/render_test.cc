@@ -123,6 +123,14 @@ TEST(FormatEvent, OneReadableLinePerKind) {
   ended.mutable_interaction_ended()->set_reason(v1::END_REASON_ABANDONED);
   ended.mutable_interaction_ended()->set_queue_id("billing");
   EXPECT_THAT(FormatEvent(ended), HasSubstr("ended           reason=abandoned queue=billing"));
+
+  v1::RoutingEvent warned;
+  warned.mutable_caller_warned()->set_interaction_id("call-1");
+  warned.mutable_caller_warned()->set_agent_id("ann");
+  warned.mutable_caller_warned()->set_category("racial_slur");
+  warned.mutable_caller_warned()->set_warnings(2);
+  EXPECT_EQ(EventKind(warned), "caller_warned");
+  EXPECT_EQ(FormatEvent(warned), "caller_warned   agent=ann category=racial_slur warnings=2");
 }
 
 }  // namespace

@@ -31,8 +31,9 @@ const std::vector<EnumName>& Outcomes() {
 }
 
 const std::vector<EnumName>& Modes() {
-  static const auto* names = new std::vector<EnumName>{{"enforce", static_cast<int>(RuleMode::kEnforce)},
-                                                       {"audit", static_cast<int>(RuleMode::kAudit)}};
+  static const auto* names =
+      new std::vector<EnumName>{{"enforce", static_cast<int>(RuleMode::kEnforce)},
+                                {"audit", static_cast<int>(RuleMode::kAudit)}};
   return *names;
 }
 
@@ -71,14 +72,16 @@ expr::Value ScalarValue(const YAML::Node& node) {
 void FlattenParams(YamlContext* ctx, const YAML::Node& node, const std::string& path,
                    absl::flat_hash_map<std::string, expr::Value>* out) {
   if (node.IsMap()) {
-    ForEachEntry(ctx, node, path, [&](const std::string& key, const YAML::Node& value,
-                                      const std::string& child) {
-      if (!IsIdentifierPath(key) || key.find('.') != std::string::npos) {
-        ctx->Fail(value, child, "a param name is letters, digits and _ (no dots), e.g. credit_limit");
-        return;
-      }
-      FlattenParams(ctx, value, child, out);
-    });
+    ForEachEntry(ctx, node, path,
+                 [&](const std::string& key, const YAML::Node& value, const std::string& child) {
+                   if (!IsIdentifierPath(key) || key.find('.') != std::string::npos) {
+                     ctx->Fail(
+                         value, child,
+                         "a param name is letters, digits and _ (no dots), e.g. credit_limit");
+                     return;
+                   }
+                   FlattenParams(ctx, value, child, out);
+                 });
   } else if (node.IsSequence()) {
     std::vector<std::string> items;
     ForEachItem(ctx, node, path, [&](const YAML::Node& item, const std::string& item_path) {
@@ -130,8 +133,8 @@ bool ReadObligation(YamlContext* ctx, const YAML::Node& node, const std::string&
                      "recovery_break, pause_recording, require_approval, escalate or lock_out");
   }
   const std::string name = node.begin()->first.Scalar();
-  const YAML::Node body = node.begin()->second.IsNull() ? YAML::Node(YAML::NodeType::Map)
-                                                        : node.begin()->second;
+  const YAML::Node body =
+      node.begin()->second.IsNull() ? YAML::Node(YAML::NodeType::Map) : node.begin()->second;
   const std::string body_path = absl::StrCat(path, ".", name);
   auto needs = [&](bool interaction, bool agent) {
     if ((interaction && !kind.needs_interaction) || (agent && !kind.needs_agent)) {
@@ -154,7 +157,8 @@ bool ReadObligation(YamlContext* ctx, const YAML::Node& node, const std::string&
   } else if (name == "create_review") {
     MapReader r(ctx, body, body_path, {"reason", "mandatory"});
     if (!r.valid()) return false;
-    TemplatedField(r, "reason", /*required=*/true, spec, o.mutable_create_review()->mutable_reason());
+    TemplatedField(r, "reason", /*required=*/true, spec,
+                   o.mutable_create_review()->mutable_reason());
     bool mandatory = false;
     r.Bool("mandatory", &mandatory);
     o.mutable_create_review()->set_mandatory(mandatory);
@@ -176,7 +180,8 @@ bool ReadObligation(YamlContext* ctx, const YAML::Node& node, const std::string&
   } else if (name == "require_approval") {
     MapReader r(ctx, body, body_path, {"role", "action"});
     if (!r.valid()) return false;
-    TemplatedField(r, "role", /*required=*/true, spec, o.mutable_require_approval()->mutable_role());
+    TemplatedField(r, "role", /*required=*/true, spec,
+                   o.mutable_require_approval()->mutable_role());
     TemplatedField(r, "action", /*required=*/false, spec,
                    o.mutable_require_approval()->mutable_action());
   } else if (name == "escalate") {
@@ -218,23 +223,24 @@ bool CheckParamRefs(YamlContext* ctx, const YAML::Node& node, const std::string&
 
 bool ReadRule(YamlContext* ctx, const YAML::Node& node, const std::string& path,
               const KindInfo& kind, const Bundle& bundle, bool is_fallback, Rule* rule) {
-  MapReader r = is_fallback
-                    ? MapReader(ctx, node, path, {"outcome", "reason", "obligations"})
-                    : MapReader(ctx, node, path,
-                                {"id", "when", "outcome", "reason", "mode", "obligations"});
+  MapReader r = is_fallback ? MapReader(ctx, node, path, {"outcome", "reason", "obligations"})
+                            : MapReader(ctx, node, path,
+                                        {"id", "when", "outcome", "reason", "mode", "obligations"});
   if (!r.valid()) return false;
   if (is_fallback) {
     rule->id = absl::StrCat(std::string(kind.name), ".default");
   } else {
     r.String("id", &rule->id, /*required=*/true);
     if (ctx->ok() && (rule->id.empty() || rule->id.size() > 128)) {
-      return ctx->Fail(r.Get("id"), r.Path("id"), "1 to 128 characters, e.g. disconnect.not-warned");
+      return ctx->Fail(r.Get("id"), r.Path("id"),
+                       "1 to 128 characters, e.g. disconnect.not-warned");
     }
     if (r.Has("when")) {
       std::string text;
       if (!routing::config::ReadString(ctx, r.Get("when"), r.Path("when"), &text)) return false;
       absl::StatusOr<expr::Expression> e = expr::Expression::Parse(text);
-      if (!e.ok()) return ctx->Fail(r.Get("when"), r.Path("when"), std::string(e.status().message()));
+      if (!e.ok())
+        return ctx->Fail(r.Get("when"), r.Path("when"), std::string(e.status().message()));
       rule->when = *std::move(e);
       if (!CheckParamRefs(ctx, r.Get("when"), r.Path("when"), rule->when.Identifiers(), bundle)) {
         return false;
@@ -270,39 +276,44 @@ bool ReadInputs(YamlContext* ctx, const YAML::Node& node, const std::string& pat
   if (node.IsMap() && static_cast<int>(node.size()) > kMaxInputsPerKind) {
     return ctx->Fail(node, path, absl::StrCat("at most ", kMaxInputsPerKind, " inputs"));
   }
-  return ForEachEntry(ctx, node, path, [&](const std::string& key, const YAML::Node& value,
-                                           const std::string& child) {
-    if (!IsIdentifierPath(key) || key.rfind("params.", 0) == 0) {
-      ctx->Fail(value, child, "an input is a dotted path such as request.category (not params.*)");
-      return;
-    }
-    std::string type;
-    if (!routing::config::ReadString(ctx, value, child, &type)) return;
-    InputSpec spec;
-    spec.path = key;
-    if (!type.empty() && type.back() == '?') {
-      spec.required = false;
-      type.pop_back();
-    }
-    static const std::vector<std::pair<std::string_view, InputType>> kTypes = {
-        {"string", InputType::kString}, {"number", InputType::kNumber},
-        {"bool", InputType::kBool},     {"list", InputType::kList},
-        {"any", InputType::kAny}};
-    bool found = false;
-    for (const auto& [n, t] : kTypes) {
-      if (type == n) {
-        spec.type = t;
-        found = true;
-      }
-    }
-    if (!found) {
-      ctx->Fail(value, child,
-                absl::StrCat("unknown type '", type,
-                             "' (expected string, number, bool, list or any; add ? if optional)"));
-      return;
-    }
-    out->push_back(std::move(spec));
-  });
+  return ForEachEntry(
+      ctx, node, path,
+      [&](const std::string& key, const YAML::Node& value, const std::string& child) {
+        if (!IsIdentifierPath(key) || key.rfind("params.", 0) == 0) {
+          ctx->Fail(value, child,
+                    "an input is a dotted path such as request.category (not params.*)");
+          return;
+        }
+        std::string type;
+        if (!routing::config::ReadString(ctx, value, child, &type)) return;
+        InputSpec spec;
+        spec.path = key;
+        if (!type.empty() && type.back() == '?') {
+          spec.required = false;
+          type.pop_back();
+        }
+        static const std::vector<std::pair<std::string_view, InputType>> kTypes = {
+            {"string", InputType::kString},
+            {"number", InputType::kNumber},
+            {"bool", InputType::kBool},
+            {"list", InputType::kList},
+            {"any", InputType::kAny}};
+        bool found = false;
+        for (const auto& [n, t] : kTypes) {
+          if (type == n) {
+            spec.type = t;
+            found = true;
+          }
+        }
+        if (!found) {
+          ctx->Fail(
+              value, child,
+              absl::StrCat("unknown type '", type,
+                           "' (expected string, number, bool, list or any; add ? if optional)"));
+          return;
+        }
+        out->push_back(std::move(spec));
+      });
 }
 
 bool ReadKind(YamlContext* ctx, const YAML::Node& node, const std::string& path,
@@ -314,7 +325,8 @@ bool ReadKind(YamlContext* ctx, const YAML::Node& node, const std::string& path,
   if (r.Has("rules")) {
     const YAML::Node rules = r.Get("rules");
     if (rules.IsSequence() && static_cast<int>(rules.size()) > kMaxRulesPerKind) {
-      return ctx->Fail(rules, r.Path("rules"), absl::StrCat("at most ", kMaxRulesPerKind, " rules"));
+      return ctx->Fail(rules, r.Path("rules"),
+                       absl::StrCat("at most ", kMaxRulesPerKind, " rules"));
     }
     ForEachItem(ctx, rules, r.Path("rules"), [&](const YAML::Node& item, const std::string& p) {
       Rule rule;
@@ -401,13 +413,14 @@ absl::StatusOr<Template> ParseTemplate(std::string_view text) {
     }
     const size_t end = text.find('}', i + 1);
     if (end == std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'{' at byte ", i + 1, " is not closed (placeholders look like {request.category})"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'{' at byte ", i + 1, " is not closed (placeholders look like {request.category})"));
     }
     const std::string_view path = text.substr(i + 1, end - i - 1);
     if (!IsIdentifierPath(path)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "placeholder '{", std::string(path), "}' is not a dotted path such as {request.category}"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("placeholder '{", std::string(path),
+                       "}' is not a dotted path such as {request.category}"));
     }
     t.literals.push_back(std::move(literal));
     literal.clear();

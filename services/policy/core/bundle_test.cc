@@ -64,10 +64,12 @@ TEST(BundleTest, VersionCarriesTheContentHash) {
 }
 
 TEST(BundleTest, ExpressionErrorNamesFileLineFieldAndColumn) {
-  absl::Status s = Error(Bundle1("      - id: r1\n        when: request.category ==\n"
-                                 "        outcome: allow\n        reason: x\n"));
+  absl::Status s =
+      Error(Bundle1("      - id: r1\n        when: request.category ==\n"
+                    "        outcome: allow\n        reason: x\n"));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), StartsWith("acme.yaml:12: policies.disconnect.rules[0].when: column"));
+  EXPECT_THAT(std::string(s.message()),
+              StartsWith("acme.yaml:12: policies.disconnect.rules[0].when: column"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("expected a value"));
 }
 
@@ -129,9 +131,10 @@ TEST(BundleTest, TemplatesParse) {
 }
 
 TEST(TestCasesTest, ErrorsNameFileLineAndField) {
-  auto t = ParseTestCases("tests:\n  - name: x\n    request: {kind: disconnect}\n"
-                          "    expect: {outcome: perhaps}\n",
-                          "t.yaml");
+  auto t = ParseTestCases(
+      "tests:\n  - name: x\n    request: {kind: disconnect}\n"
+      "    expect: {outcome: perhaps}\n",
+      "t.yaml");
   ASSERT_FALSE(t.ok());
   EXPECT_THAT(std::string(t.status().message()), StartsWith("t.yaml:4: tests[0].expect.outcome"));
   t = ParseTestCases("tests:\n  - name: x\n    request: {kind: disconnect}\n    expect: {}\n",

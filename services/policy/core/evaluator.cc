@@ -168,22 +168,23 @@ absl::StatusOr<v1::PolicyDecision> Decide(const Bundle& bundle,
   }
   const KindInfo* kind = FindKind(request.kind());
   if (kind == nullptr) {
-    return Invalid("UNKNOWN_KIND", absl::StrCat("kind: '", request.kind().substr(0, 64),
-                                                "' is not a decision kind (expected one of ",
-                                                KindList(), ")"));
+    return Invalid("UNKNOWN_KIND",
+                   absl::StrCat("kind: '", request.kind().substr(0, 64),
+                                "' is not a decision kind (expected one of ", KindList(), ")"));
   }
   if (kind->needs_interaction && request.interaction_id().empty()) {
     return Invalid("MISSING_FIELD",
                    absl::StrCat("interaction_id: required for ", kind->name, " requests"));
   }
   if (kind->needs_agent && request.agent_id().empty()) {
-    return Invalid("MISSING_FIELD", absl::StrCat("agent_id: required for ", kind->name, " requests"));
+    return Invalid("MISSING_FIELD",
+                   absl::StrCat("agent_id: required for ", kind->name, " requests"));
   }
   const KindPolicy* policy = bundle.Find(kind->name);
   if (policy == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("NO_POLICY: bundle '", bundle.name, "' (", bundle.version,
-                     ") has no policy for ", kind->name, " requests"));
+    return absl::FailedPreconditionError(absl::StrCat("NO_POLICY: bundle '", bundle.name, "' (",
+                                                      bundle.version, ") has no policy for ",
+                                                      kind->name, " requests"));
   }
   RequestEnv env(bundle, request);
   for (const InputSpec& spec : policy->inputs) {
@@ -191,13 +192,13 @@ absl::StatusOr<v1::PolicyDecision> Decide(const Bundle& bundle,
     if (v == nullptr || v->kind_case() == Value::kNullValue ||
         v->kind_case() == Value::KIND_NOT_SET) {
       if (!spec.required) continue;
-      return Invalid("MISSING_INPUT", absl::StrCat("input.", spec.path, ": required (",
-                                                   InputTypeName(spec.type), ") for ",
-                                                   kind->name, " requests"));
+      return Invalid("MISSING_INPUT",
+                     absl::StrCat("input.", spec.path, ": required (", InputTypeName(spec.type),
+                                  ") for ", kind->name, " requests"));
     }
     if (!HasType(*v, spec.type)) {
-      return Invalid("WRONG_INPUT_TYPE", absl::StrCat("input.", spec.path, ": expected ",
-                                                      InputTypeName(spec.type)));
+      return Invalid("WRONG_INPUT_TYPE",
+                     absl::StrCat("input.", spec.path, ": expected ", InputTypeName(spec.type)));
     }
   }
 

@@ -33,7 +33,8 @@ std::vector<std::string> ObligationNames(const v1::PolicyDecision& d) {
 
 // The seeds' cases, spelled out (the shipped test cases cover every rule as well).
 TEST(DefaultPolicyTest, DisconnectWithoutAPriorWarningIsDenied) {
-  auto d = Decide(*DefaultBundle(), Request("disconnect", R"({"request":{"category":"racial_slur"}})"));
+  auto d =
+      Decide(*DefaultBundle(), Request("disconnect", R"({"request":{"category":"racial_slur"}})"));
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->outcome(), v1::OUTCOME_DENY);
   EXPECT_EQ(d->rule(), "disconnect.not-warned");
@@ -42,13 +43,14 @@ TEST(DefaultPolicyTest, DisconnectWithoutAPriorWarningIsDenied) {
 }
 
 TEST(DefaultPolicyTest, DisconnectAfterAWarningForAListedCategoryIsAllowedWithAReview) {
-  auto d = Decide(*DefaultBundle(),
-                  Request("disconnect", R"({"request":{"category":"sexual_remark"},
+  auto d =
+      Decide(*DefaultBundle(), Request("disconnect", R"({"request":{"category":"sexual_remark"},
                                             "interaction":{"warnings":["sexual_remark"]}})"));
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->outcome(), v1::OUTCOME_ALLOW);
   EXPECT_EQ(d->rule(), "disconnect.allowed");
-  EXPECT_THAT(ObligationNames(*d), ElementsAre("end_interaction", "create_review", "recovery_break"));
+  EXPECT_THAT(ObligationNames(*d),
+              ElementsAre("end_interaction", "create_review", "recovery_break"));
   EXPECT_EQ(d->obligations(0).end_interaction().category(), "sexual_remark");  // rendered
   EXPECT_TRUE(d->obligations(1).create_review().mandatory());
   EXPECT_EQ(d->obligations(2).recovery_break().minutes(), 10);
@@ -70,7 +72,8 @@ TEST(DefaultPolicyTest, CallerAskingForAManagerIsEscalated) {
 }
 
 TEST(DefaultPolicyTest, AgentAboveTheirAuthorityGetsApprovalRequired) {
-  auto d = Decide(*DefaultBundle(), Request("authority", R"({"request":{"action":"credit","amount":250},
+  auto d =
+      Decide(*DefaultBundle(), Request("authority", R"({"request":{"action":"credit","amount":250},
                                                             "agent":{"tier":"tier2"}})"));
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->outcome(), v1::OUTCOME_DENY);

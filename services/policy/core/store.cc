@@ -35,7 +35,8 @@ absl::StatusOr<ReloadReport> BundleStore::Reload() {
     if (!fs::is_regular_file(it->path(), ec)) continue;  // follows symlinks
     present.insert(it->path().string());
   }
-  if (ec) return absl::NotFoundError(absl::StrCat(dir_, ": cannot read the directory: ", ec.message()));
+  if (ec)
+    return absl::NotFoundError(absl::StrCat(dir_, ": cannot read the directory: ", ec.message()));
 
   for (auto it = files_.begin(); it != files_.end();) {
     if (present.contains(it->first)) {

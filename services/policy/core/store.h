@@ -35,8 +35,8 @@ class BundleSet {
 };
 
 struct ReloadReport {
-  std::vector<std::string> loaded;   // files (re)loaded
-  std::vector<std::string> removed;  // files gone
+  std::vector<std::string> loaded;                             // files (re)loaded
+  std::vector<std::string> removed;                            // files gone
   std::vector<std::pair<std::string, absl::Status>> rejected;  // file, why
   bool changed() const { return !loaded.empty() || !removed.empty(); }
 };
@@ -56,7 +56,7 @@ class BundleStore {
 
  private:
   struct FileState {
-    std::string seen_hash;                // content last looked at
+    std::string seen_hash;               // content last looked at
     std::shared_ptr<const Bundle> good;  // last good version (may be null)
     std::string rejection;               // why the content last looked at was rejected
   };
@@ -65,9 +65,9 @@ class BundleStore {
   const std::string dir_;
   const bool builtin_default_;
   mutable std::mutex mu_;
-  std::map<std::string, FileState> files_;  // path -> state; only the reloading thread writes
-  std::shared_ptr<const BundleSet> current_;            // guarded by mu_
-  std::map<std::string, std::string> rejected_;         // guarded by mu_
+  std::map<std::string, FileState> files_;       // path -> state; only the reloading thread writes
+  std::shared_ptr<const BundleSet> current_;     // guarded by mu_
+  std::map<std::string, std::string> rejected_;  // guarded by mu_
 };
 
 }  // namespace sb::policy

@@ -64,8 +64,9 @@ TEST_F(StoreTest, ABadNewVersionIsRejectedAndTheLastGoodOneStays) {
   ASSERT_TRUE(store.Reload().ok());
   const std::string v1 = store.Current()->ForTenant("acme")->version;
 
-  Write("acme.yaml", "tenant: acme\nversion: a2\npolicies:\n  wellbeing:\n    rules:\n"
-                     "      - {id: w, when: \"agent.x >\", outcome: allow, reason: ok}\n");
+  Write("acme.yaml",
+        "tenant: acme\nversion: a2\npolicies:\n  wellbeing:\n    rules:\n"
+        "      - {id: w, when: \"agent.x >\", outcome: allow, reason: ok}\n");
   auto report = store.Reload();
   ASSERT_TRUE(report.ok());
   ASSERT_EQ(report->rejected.size(), 1u);

@@ -25,10 +25,10 @@ void ToValue(YamlContext* ctx, const YAML::Node& node, const std::string& path,
              google::protobuf::Value* out) {
   if (node.IsMap()) {
     auto* fields = out->mutable_struct_value()->mutable_fields();
-    ForEachEntry(ctx, node, path, [&](const std::string& key, const YAML::Node& value,
-                                      const std::string& child) {
-      ToValue(ctx, value, child, &(*fields)[key]);
-    });
+    ForEachEntry(ctx, node, path,
+                 [&](const std::string& key, const YAML::Node& value, const std::string& child) {
+                   ToValue(ctx, value, child, &(*fields)[key]);
+                 });
   } else if (node.IsSequence()) {
     auto* list = out->mutable_list_value();
     ForEachItem(ctx, node, path, [&](const YAML::Node& item, const std::string& item_path) {
@@ -111,7 +111,8 @@ bool ReadCase(YamlContext* ctx, const YAML::Node& node, const std::string& path,
                        "decision)");
     }
     if (ctx->ok() && t->error.empty() && !t->outcome && !t->rule) {
-      return ctx->Fail(r.Get("expect"), r.Path("expect"), "give at least outcome or rule (or error)");
+      return ctx->Fail(r.Get("expect"), r.Path("expect"),
+                       "give at least outcome or rule (or error)");
     }
   }
   return ctx->ok();
@@ -185,8 +186,8 @@ std::vector<TestResult> RunTestCases(const Bundle& bundle, const std::vector<Tes
     std::vector<std::string> failures;
     if (!t.error.empty()) {
       if (d.ok()) {
-        failures.push_back(absl::StrCat("expected error ", t.error, ", got a decision (",
-                                        d->rule(), ")"));
+        failures.push_back(
+            absl::StrCat("expected error ", t.error, ", got a decision (", d->rule(), ")"));
       } else if (!absl::StartsWith(d.status().message(), t.error + ":")) {
         failures.push_back(
             absl::StrCat("expected error ", t.error, ", got: ", d.status().message()));
@@ -195,10 +196,9 @@ std::vector<TestResult> RunTestCases(const Bundle& bundle, const std::vector<Tes
       failures.push_back(absl::StrCat("the request was refused: ", d.status().message()));
     } else {
       if (t.outcome && d->outcome() != *t.outcome) {
-        failures.push_back(absl::StrCat("outcome: expected ",
-                                        *t.outcome == v1::OUTCOME_ALLOW ? "allow" : "deny",
-                                        ", got ",
-                                        d->outcome() == v1::OUTCOME_ALLOW ? "allow" : "deny"));
+        failures.push_back(
+            absl::StrCat("outcome: expected ", *t.outcome == v1::OUTCOME_ALLOW ? "allow" : "deny",
+                         ", got ", d->outcome() == v1::OUTCOME_ALLOW ? "allow" : "deny"));
       }
       if (t.rule && d->rule() != *t.rule) {
         failures.push_back(absl::StrCat("rule: expected ", *t.rule, ", got ", d->rule()));

@@ -210,6 +210,9 @@ void EngineImpl::Apply(const v1::RoutingCommand& command, std::vector<v1::Routin
       case v1::RoutingCommand::kStartRecoveryBreak:
         DoStartRecoveryBreak(command.start_recovery_break());
         break;
+      case v1::RoutingCommand::kWarnCaller:
+        DoWarnCaller(command.warn_caller());
+        break;
       case v1::RoutingCommand::kTick:
         break;  // timers already fired
       case v1::RoutingCommand::BODY_NOT_SET:
@@ -949,6 +952,9 @@ void EngineImpl::DoAccept(const v1::AcceptOffer& c) {
     j->set_supervisor_id(agent->profile.agent_id());
     if (original != nullptr && original->escalation_task == in->id) {
       original->escalation_task.clear();
+      // The supervisor takes over the same conversation: the caller's warnings so far (given
+      // while the task waited, too) go with it.
+      in->warnings = original->warnings;
       if (original->state == v1::INTERACTION_STATE_CONNECTED) {
         AgentRt* first = FindAgent(original->agent_id);
         j->set_released_agent_id(original->agent_id);
@@ -1120,6 +1126,7 @@ void EngineImpl::DoEscalate(const v1::Escalate& c) {
   task->warm = !c.cold();
   task->excluded.push_back(agent->profile.agent_id());  // never back to the escalating agent
   task->queue = q;
+  task->warnings = in->warnings;  // the same conversation: the caller's warnings follow it
   interactions_.emplace(task->id, std::move(owned));
 
   auto* e = Emit()->mutable_escalation_created();
@@ -1159,6 +1166,32 @@ void EngineImpl::DoAgentDisconnect(const v1::AgentDisconnect& c) {
   EndInteraction(in, v1::END_REASON_AGENT_DISCONNECTED, disposition, c.category(),
                  c.policy_decision_id());
   StartWrapUp(agent, c.interaction_id(), disposition);
+}
+
+void EngineImpl::DoWarnCaller(const v1::WarnCaller& c) {
+  AgentRt* agent = FindAgent(c.agent_id());
+  if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
+  Leg* leg = FindLeg(agent, c.interaction_id());
+  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
+    return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
+                                       "' is not connected to agent '" + c.agent_id() + "'");
+  }
+  if (c.category().empty() || c.category().size() > 64) {
+    return Reject("INVALID_ARGUMENT", "category: required (1-64 bytes), e.g. racial_slur");
+  }
+  InteractionRt* in = FindInteraction(c.interaction_id());
+  if (in->warnings.size() >= kMaxWarningsPerInteraction) {
+    return Reject("TOO_MANY_WARNINGS",
+                  absl::StrCat("interaction_id: '", in->id, "' already has ",
+                               kMaxWarningsPerInteraction, " warnings (the most per interaction)"));
+  }
+  in->warnings.push_back(Warning{c.category(), agent->profile.agent_id(), now_ms_});
+  auto* e = Emit()->mutable_caller_warned();
+  e->set_interaction_id(in->id);
+  e->set_agent_id(agent->profile.agent_id());
+  e->set_category(c.category());
+  SetTimestampMs(now_ms_, e->mutable_at());
+  e->set_warnings(static_cast<int32_t>(in->warnings.size()));
 }
 
 }  // namespace sb::routing

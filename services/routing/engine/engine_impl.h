@@ -27,6 +27,8 @@ inline constexpr int64_t kPriorityScale = 60000;  // priority points x ms per mi
 inline constexpr int kIndexClassAfterSkips = 8;
 // ...unless its queue already has this many indexed classes (each costs every agent update).
 inline constexpr size_t kMaxIndexedClassesPerQueue = 16;
+// WarnCaller: warnings kept per interaction (the next one is refused with TOO_MANY_WARNINGS).
+inline constexpr size_t kMaxWarningsPerInteraction = 16;
 
 struct QueueRt;
 struct AgentRt;
@@ -165,6 +167,13 @@ struct AgentRt {
   }
 };
 
+// A warning given to the caller (WarnCaller).
+struct Warning {
+  std::string category;
+  std::string agent_id;
+  int64_t at_ms = 0;
+};
+
 struct InteractionRt {
   std::string id;
   int64_t seq = 0;
@@ -188,6 +197,9 @@ struct InteractionRt {
   std::string escalating_agent;
   bool warm = false;
   std::string escalation_task;
+  // Warnings given to the caller, oldest first. Kept across transfers; an escalation task gets a
+  // copy when created and again when a supervisor joins (the same conversation).
+  std::vector<Warning> warnings;
   // Effective priority at time t, in points x kPriorityScale, is aging_key + aging * t.
   int64_t aging_key = 0;
   int64_t step_deadline_ms = 0;
@@ -272,6 +284,7 @@ class EngineImpl {
   void DoTransfer(const v1::Transfer& c);
   void DoEscalate(const v1::Escalate& c);
   void DoAgentDisconnect(const v1::AgentDisconnect& c);
+  void DoWarnCaller(const v1::WarnCaller& c);
   void DoStartRecoveryBreak(const v1::StartRecoveryBreak& c);
 
   // --- timers

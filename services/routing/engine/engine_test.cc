@@ -18,6 +18,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "routing/engine/engine_test_util.h"
@@ -1654,6 +1655,171 @@ TEST_F(EngineTest, AgentDisconnectEndsTheInteractionWithCategoryAndDecision) {
   EXPECT_FALSE(d.HasInteraction("i1"));
 }
 
+// The warnings on `id`'s record as (category, agent, at_ms).
+std::vector<std::tuple<std::string, std::string, int64_t>> WarningsOf(
+    const v1::InteractionRecord& r) {
+  std::vector<std::tuple<std::string, std::string, int64_t>> out;
+  for (const auto& w : r.warnings()) out.emplace_back(w.category(), w.agent_id(), w.at_ms());
+  return out;
+}
+
+TEST_F(EngineTest, WarnCallerRecordsTheWarningOnTheInteractionAndEmitsCallerWarned) {
+  d.UpsertQueue(Queue("q"));
+  d.AddAgent(Agent("a1"));
+  Connect("i1", "q", "a1");
+  d.Advance(5 * kSec);
+  const int64_t first_at = d.now();
+  Events ev = d.WarnCaller("a1", "i1", "racial_slur");
+  ASSERT_THAT(Kinds(ev), ElementsAre("caller_warned"));
+  const auto& w = ev[0].caller_warned();
+  EXPECT_EQ(w.interaction_id(), "i1");
+  EXPECT_EQ(w.agent_id(), "a1");
+  EXPECT_EQ(w.category(), "racial_slur");
+  EXPECT_EQ(Ms(w.at()), first_at);
+  EXPECT_EQ(w.warnings(), 1);
+
+  d.Advance(kSec);
+  ev = d.WarnCaller("a1", "i1", std::string(64, 'x'));  // 64 bytes: the longest allowed
+  ASSERT_THAT(Kinds(ev), ElementsAre("caller_warned"));
+  EXPECT_EQ(ev[0].caller_warned().warnings(), 2);
+
+  // On the record (what InteractionService.Get returns) and in the snapshot, oldest first; the
+  // interaction is otherwise untouched.
+  const v1::InteractionRecord r = d.Interaction("i1");
+  EXPECT_EQ(r.state(), v1::INTERACTION_STATE_CONNECTED);
+  EXPECT_EQ(r.agent_id(), "a1");
+  EXPECT_THAT(WarningsOf(r), ElementsAre(std::make_tuple("racial_slur", "a1", first_at),
+                                         std::make_tuple(std::string(64, 'x'), "a1", d.now())));
+  const v1::RoutingSnapshot snap = d.engine().Snapshot();
+  ASSERT_EQ(snap.interactions_size(), 1);
+  EXPECT_EQ(Bytes(snap.interactions(0)), Bytes(r));
+  EXPECT_EQ(d.AgentState("a1").legs(0).phase(), v1::LEG_PHASE_CONNECTED);
+
+  // A warning is not a disconnect: the call goes on and completes normally.
+  ev = d.Complete("a1", "i1", "resolved");
+  EXPECT_EQ(RejectReason(ev), "");
+  EXPECT_FALSE(d.HasInteraction("i1"));
+}
+
+TEST_F(EngineTest, WarnCallerRejectionsChangeNothing) {
+  auto q = Queue("q");
+  *q.mutable_wrap_up() = Dur(30 * kSec);
+  d.UpsertQueue(q);
+  d.AddAgent(Agent("a1"));
+  d.AddAgent(Agent("a2"));
+  d.Advance(kSec);
+  Connect("i1", "q", "a1");
+  ASSERT_EQ(OfferOf(d.Enqueue("i2", "q"), "i2")->agent_id(), "a2");  // offered, not connected
+  ASSERT_THAT(Offers(d.Enqueue("i3", "q")), IsEmpty());              // waiting
+
+  EXPECT_REJECTED(cmd::WarnCaller("ghost", "i1", "racial_slur"), "NO_SUCH_AGENT", "agent_id");
+  // Another agent, an offer not yet accepted, a waiting or unknown interaction.
+  EXPECT_REJECTED(cmd::WarnCaller("a2", "i1", "racial_slur"), "NOT_CONNECTED", "interaction_id");
+  EXPECT_REJECTED(cmd::WarnCaller("a2", "i2", "racial_slur"), "NOT_CONNECTED", "interaction_id");
+  EXPECT_REJECTED(cmd::WarnCaller("a1", "i3", "racial_slur"), "NOT_CONNECTED", "interaction_id");
+  EXPECT_REJECTED(cmd::WarnCaller("a1", "nope", "racial_slur"), "NOT_CONNECTED", "interaction_id");
+  EXPECT_REJECTED(cmd::WarnCaller("a1", "i1", ""), "INVALID_ARGUMENT", "category");
+  EXPECT_REJECTED(cmd::WarnCaller("a1", "i1", std::string(65, 'x')), "INVALID_ARGUMENT",
+                  "category");
+  EXPECT_THAT(d.Interaction("i1").warnings(), IsEmpty());
+
+  // The rejection names the command kind and says what to send.
+  const Events ev = d.WarnCaller("a1", "i1", "");
+  ASSERT_THAT(Kinds(ev), ElementsAre("command_rejected"));
+  EXPECT_EQ(ev[0].command_rejected().command(), "warn_caller");
+  EXPECT_EQ(ev[0].command_rejected().message(),
+            "category: required (1-64 bytes), e.g. racial_slur");
+
+  // In wrap-up the call is over: no warning either.
+  d.Complete("a1", "i1");
+  EXPECT_REJECTED(cmd::WarnCaller("a1", "i1", "racial_slur"), "NOT_CONNECTED", "interaction_id");
+}
+
+TEST_F(EngineTest, TheSeventeenthWarningIsRejected) {
+  d.UpsertQueue(Queue("q"));
+  d.AddAgent(Agent("a1"));
+  Connect("i1", "q", "a1");
+  for (int n = 1; n <= 16; ++n) {
+    d.Advance(kSec);
+    const Events ev = d.WarnCaller("a1", "i1", "profanity");
+    ASSERT_THAT(Kinds(ev), ElementsAre("caller_warned")) << "warning " << n;
+    EXPECT_EQ(ev[0].caller_warned().warnings(), n);
+  }
+  d.Advance(kSec);
+  EXPECT_REJECTED(cmd::WarnCaller("a1", "i1", "profanity"), "TOO_MANY_WARNINGS", "interaction_id");
+  EXPECT_EQ(d.Interaction("i1").warnings_size(), 16);
+  EXPECT_EQ(d.Interaction("i1").state(), v1::INTERACTION_STATE_CONNECTED);
+}
+
+TEST_F(EngineTest, WarningsSurviveSnapshotAndRestore) {
+  d.UpsertQueue(Queue("q"));
+  d.AddAgent(Agent("a1"));
+  Connect("i1", "q", "a1");
+  d.Advance(kSec);
+  d.WarnCaller("a1", "i1", "racial_slur");
+  d.Advance(kSec);
+  d.WarnCaller("a1", "i1", "threat");
+  const v1::InteractionRecord before = d.Interaction("i1");
+  ASSERT_EQ(before.warnings_size(), 2);
+
+  const std::string bytes = Bytes(d.engine().Snapshot());
+  v1::RoutingSnapshot parsed;
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+  auto restored = Engine::Restore(parsed);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  d.SetEngine(*std::move(restored));
+  EXPECT_EQ(Bytes(d.engine().Snapshot()), bytes);
+  EXPECT_EQ(Bytes(d.Interaction("i1")), Bytes(before));
+
+  // The restored engine keeps counting where the original stopped.
+  d.Advance(kSec);
+  const Events ev = d.WarnCaller("a1", "i1", "profanity");
+  ASSERT_THAT(Kinds(ev), ElementsAre("caller_warned"));
+  EXPECT_EQ(ev[0].caller_warned().warnings(), 3);
+}
+
+TEST_F(TransferTest, WarningsStayWithATransferredInteraction) {
+  const int64_t at = d.now();
+  d.WarnCaller("a1", "i1", "racial_slur");
+  d.Advance(kSec);
+  d.Transfer("a1", "i1", "q2");  // offered to a2
+  EXPECT_THAT(WarningsOf(d.Interaction("i1")),
+              ElementsAre(std::make_tuple("racial_slur", "a1", at)));
+  // The transferring agent no longer holds it.
+  EXPECT_REJECTED(cmd::WarnCaller("a1", "i1", "threat"), "NOT_CONNECTED", "interaction_id");
+  d.AcceptOf("i1");
+  const Events ev = d.WarnCaller("a2", "i1", "threat");
+  ASSERT_THAT(Kinds(ev), ElementsAre("caller_warned"));
+  EXPECT_EQ(ev[0].caller_warned().agent_id(), "a2");
+  EXPECT_EQ(ev[0].caller_warned().warnings(), 2);
+  EXPECT_THAT(WarningsOf(d.Interaction("i1")),
+              ElementsAre(std::make_tuple("racial_slur", "a1", at),
+                          std::make_tuple("threat", "a2", d.now())));
+}
+
+TEST_F(EscalationTest, WarningsFollowTheConversationToTheSupervisor) {
+  const int64_t first = d.now();
+  d.WarnCaller("a1", "i1", "racial_slur");
+  d.Advance(kSec);
+  const std::string task =
+      d.Escalate("a1", "i1", "abusive caller")[0].escalation_created().task_id();  // warm
+  EXPECT_EQ(d.Interaction(task).warnings_size(), 1);
+  // The agent is still on the line while the task waits, and may warn again.
+  d.Advance(kSec);
+  const int64_t second = d.now();
+  EXPECT_EQ(d.WarnCaller("a1", "i1", "threat")[0].caller_warned().warnings(), 2);
+  d.Advance(kSec);
+  d.AcceptOf(task);  // the supervisor joins, i1 ends
+  EXPECT_FALSE(d.HasInteraction("i1"));
+  EXPECT_THAT(WarningsOf(d.Interaction(task)),
+              ElementsAre(std::make_tuple("racial_slur", "a1", first),
+                          std::make_tuple("threat", "a1", second)));
+  const Events ev = d.WarnCaller("s1", task, "threat");
+  ASSERT_THAT(Kinds(ev), ElementsAre("caller_warned"));
+  EXPECT_EQ(ev[0].caller_warned().interaction_id(), task);
+  EXPECT_EQ(ev[0].caller_warned().warnings(), 3);
+}
+
 TEST_F(EngineTest, RecoveryBreakEndsByItselfOnATick) {
   d.UpsertQueue(Queue("q"));
   d.AddAgent(Agent("a1"));
@@ -1858,8 +2024,8 @@ TEST_F(EngineTest, RejectedCommandLeavesSnapshotBytesIdentical) {
 // =============================================================================================
 // 14. Snapshot / restore, and the naive matcher
 
-// A scripted day with waiting, offered, connected, wrap-up, preferred and escalated interactions,
-// breaks and pending timers of every kind.
+// A scripted day with waiting, offered, connected, wrap-up, preferred, escalated and warned
+// interactions, breaks and pending timers of every kind.
 void RichScenario(Driver& d) {
   auto sup = Queue("sup");
   sup.set_membership("supervisor");
@@ -1908,6 +2074,7 @@ void RichScenario(Driver& d) {
   at(6);
   d.AcceptOf("v2");
   at(11);
+  d.WarnCaller("a1", "v1", "profanity");  // follows v1 to the escalation task
   const std::string task =
       d.Escalate("a1", "v1", "asks for a manager")[0].escalation_created().task_id();  // warm
   d.Enqueue("v3", "sales", Opts().Preferred("a3", 60 * kSec));
@@ -1936,6 +2103,7 @@ void RichScenario(Driver& d) {
   d.Tick();  // a1's wrap-up ends: v5 offered to a1
   at(60);
   d.AcceptOf("v5");
+  d.WarnCaller("a1", "v5", "threat");  // kept while v5 waits again after its transfer
   at(62);
   d.Complete("a3", "c1", "ok");
   at(65);
@@ -2220,6 +2388,7 @@ struct Coverage {
   bool waiting = false, offered = false, connected = false, wrap_up = false, preferred = false;
   bool escalated = false, on_break = false, pending_aux = false, step_timer = false;
   bool max_wait_timer = false;
+  bool warned = false, warned_waiting = false;  // caller warnings on a record (and a queued one)
 };
 
 Coverage Cover(const std::vector<std::string>& snapshots) {
@@ -2236,6 +2405,8 @@ Coverage Cover(const std::vector<std::string>& snapshots) {
       c.escalated |= !in.escalation_task().empty();
       c.step_timer |= in.state() == v1::INTERACTION_STATE_QUEUED && in.step_deadline_ms() != 0;
       c.max_wait_timer |= in.max_wait_deadline_ms() != 0;
+      c.warned |= in.warnings_size() > 0;
+      c.warned_waiting |= in.warnings_size() > 0 && in.state() == v1::INTERACTION_STATE_QUEUED;
     }
     for (const auto& a : s.agents()) {
       for (const auto& leg : a.legs()) c.wrap_up |= leg.phase() == v1::LEG_PHASE_WRAP_UP;
@@ -2270,6 +2441,8 @@ TEST(SnapshotTest, RichScenarioCoversEveryStateItClaims) {
   EXPECT_TRUE(c.pending_aux);
   EXPECT_TRUE(c.step_timer);
   EXPECT_TRUE(c.max_wait_timer);
+  EXPECT_TRUE(c.warned);
+  EXPECT_TRUE(c.warned_waiting);
 }
 
 TEST(SnapshotTest, RestoreAtEveryCommandAndReplayGivesIdenticalEventsAndSnapshot) {

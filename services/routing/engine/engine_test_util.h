@@ -260,6 +260,15 @@ inline v1::RoutingCommand Disconnect(const std::string& agent, const std::string
   d->set_policy_decision_id(decision);
   return c;
 }
+inline v1::RoutingCommand WarnCaller(const std::string& agent, const std::string& id,
+                                     const std::string& category) {
+  v1::RoutingCommand c;
+  auto* w = c.mutable_warn_caller();
+  w->set_agent_id(agent);
+  w->set_interaction_id(id);
+  w->set_category(category);
+  return c;
+}
 inline v1::RoutingCommand RecoveryBreak(const std::string& agent, int64_t ms,
                                         const std::string& decision = "pd-break") {
   v1::RoutingCommand c;
@@ -444,6 +453,9 @@ class Driver {
   Events Disconnect(const std::string& a, const std::string& id, const std::string& category,
                     const std::string& decision) {
     return Apply(cmd::Disconnect(a, id, category, decision));
+  }
+  Events WarnCaller(const std::string& a, const std::string& id, const std::string& category) {
+    return Apply(cmd::WarnCaller(a, id, category));
   }
   Events RecoveryBreak(const std::string& a, int64_t ms) {
     return Apply(cmd::RecoveryBreak(a, ms));

@@ -299,6 +299,11 @@ class World {
         c.mutable_agent_disconnect()->set_interaction_id(in);
         c.mutable_agent_disconnect()->set_category("racial_slur");
         c.mutable_agent_disconnect()->set_policy_decision_id("d1");
+      } else if (what < 19) {
+        // Up to 16 per interaction, then TOO_MANY_WARNINGS; the restored engine must agree.
+        c.mutable_warn_caller()->set_agent_id(agent);
+        c.mutable_warn_caller()->set_interaction_id(in);
+        c.mutable_warn_caller()->set_category(P(0.05) ? "" : "racial_slur");
       } else {
         c.mutable_cancel()->set_interaction_id(in);
         c.mutable_cancel()->set_reason(v1::CANCEL_REASON_ABANDONED);
@@ -415,6 +420,9 @@ class World {
       }
       case v1::RoutingEvent::kEscalationCreated:
         escalation_team_[e.escalation_created().task_id()] = e.escalation_created().team();
+        // The task carries the conversation's caller warnings (refreshed when it is joined).
+        warnings_[e.escalation_created().task_id()] =
+            warnings_[e.escalation_created().interaction_id()];
         rejected_[e.escalation_created().task_id()].insert(e.escalation_created().agent_id());
         break;
       case v1::RoutingEvent::kOfferCreated:
@@ -456,7 +464,23 @@ class World {
       }
       case v1::RoutingEvent::kInteractionEnded:
         state_.erase(e.interaction_ended().interaction_id());
+        warnings_.erase(e.interaction_ended().interaction_id());
         break;
+      case v1::RoutingEvent::kEscalationJoined: {
+        // Warm: the original is still live and hands its warnings over (cold: it ended before).
+        auto original = warnings_.find(e.escalation_joined().interaction_id());
+        if (original != warnings_.end())
+          warnings_[e.escalation_joined().task_id()] = original->second;
+        break;
+      }
+      case v1::RoutingEvent::kCallerWarned: {
+        const auto& w = e.caller_warned();
+        EXPECT_EQ(state_[w.interaction_id()], v1::INTERACTION_STATE_CONNECTED);
+        EXPECT_EQ(agent_of_[w.interaction_id()], w.agent_id());
+        EXPECT_EQ(w.warnings(), ++warnings_[w.interaction_id()]) << "warning count";
+        EXPECT_LE(w.warnings(), 16);
+        break;
+      }
       default:
         break;
     }
@@ -538,6 +562,7 @@ class World {
   std::set<std::string> logged_in_;
   std::map<std::string, v1::InteractionState> state_;
   std::map<std::string, std::string> requirement_, preferred_, agent_of_, escalation_team_;
+  std::map<std::string, int32_t> warnings_;  // caller warnings per live interaction
   std::map<std::string, std::set<std::string>> rejected_;
   std::map<std::string, LegModel> legs_;  // "agent|interaction"
 };
@@ -572,7 +597,7 @@ TEST(EngineInvariants, MillionRandomCommands) {
   for (const char* must :
        {"offer_rejected", "offer_timed_out", "offer_rescinded", "escalation_joined",
         "interaction_transferred", "interaction_overflowed", "interaction_step_changed",
-        "wrap_up_ended", "command_rejected", "(snapshot) indexed classes"}) {
+        "wrap_up_ended", "command_rejected", "caller_warned", "(snapshot) indexed classes"}) {
     EXPECT_GT(EventCounts()[must], total / 20000) << "the random walk rarely produced " << must;
   }
   EXPECT_GE(applied, total);

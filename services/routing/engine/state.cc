@@ -59,6 +59,12 @@ void FillInteraction(const InteractionRt& in, v1::InteractionRecord* out) {
   out->set_step_deadline_ms(in.step_deadline_ms);
   out->set_max_wait_deadline_ms(in.max_wait_deadline_ms);
   out->set_escalation_task(in.escalation_task);
+  for (const Warning& w : in.warnings) {
+    v1::CallerWarning* cw = out->add_warnings();
+    cw->set_category(w.category);
+    cw->set_agent_id(w.agent_id);
+    cw->set_at_ms(w.at_ms);
+  }
 }
 
 void FillQueue(const QueueRt& q, v1::QueueState* out) {
@@ -182,6 +188,9 @@ absl::Status EngineImpl::Restore(const v1::RoutingSnapshot& s) {
     in->aging_key = is.aging_key();
     in->step_deadline_ms = is.step_deadline_ms();
     in->max_wait_deadline_ms = is.max_wait_deadline_ms();
+    for (const v1::CallerWarning& w : is.warnings()) {
+      in->warnings.push_back(Warning{w.category(), w.agent_id(), w.at_ms()});
+    }
     if (!expr::Expression::Parse(in->requirement).ok()) {
       return absl::DataLossError("snapshot interaction requirement does not parse");
     }

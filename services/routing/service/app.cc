@@ -1,24 +1,19 @@
 #include "routing/service/app.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <future>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "common/app/service_app.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
@@ -27,20 +22,15 @@
 #include "routing/service/grpc_handlers.h"
 #include "routing/service/metrics.h"
 #include "routing/service/routing_service.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::routing {
 namespace {
 
 struct Flags {
-  std::string bootstrap;
-  std::string bootstrap_file;
-  std::string listen = "127.0.0.1:7070";
-  std::string metrics_listen = "127.0.0.1:9464";
+  app::CommonFlags common;
   std::string group = "sb-routing";
   std::string replica_id;
-  bool reflection = false;
   int session_timeout_ms = 3000;
   int snapshot_interval_ms = 5000;
   int64_t snapshot_every = 10000;
@@ -48,22 +38,8 @@ struct Flags {
   int max_message_bytes = 1 << 20;
   int send_timeout_ms = 5000;
   int shutdown_timeout_ms = 20000;
-  std::vector<std::string> kafka;
   std::vector<std::string> peers;
-  std::string log_format = "text";
-  std::string log_level = "info";
 };
-
-std::string ReadBootstrapFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return std::string(absl::StripAsciiWhitespace(ss.str()));
-}
-
-void PrintLine(const std::string& line) {
-  std::cout << line << std::endl;  // flushed: parents wait for these lines
-}
 
 }  // namespace
 
@@ -74,22 +50,12 @@ int RunRoutingApp(int argc, char** argv) {
       "sb.routing.commands.v1: owns partitions (restore snapshot, replay, apply, publish events, "
       "snapshot), serves InteractionService and ConfigService over gRPC, and /metrics.",
       "sb-routing"};
-  // A flag given twice: the last one wins (so wrappers can append overrides).
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  auto* bs = app.add_option("--bootstrap", f.bootstrap, "Kafka bootstrap servers HOST:PORT[,...]");
-  auto* bsf = app.add_option("--bootstrap-file", f.bootstrap_file,
-                             "Read the bootstrap servers from this file (sb-embedded-broker "
-                             "--bootstrap-file writes it)");
-  bs->excludes(bsf);
-  app.add_option("--listen", f.listen, "gRPC address (port 0 picks a free port)")
-      ->capture_default_str();
-  app.add_option("--metrics-listen", f.metrics_listen,
-                 "Prometheus /metrics address (port 0 picks a free port; empty disables)")
-      ->capture_default_str();
+  f.common.listen = "127.0.0.1:7070";
+  f.common.metrics_listen = "127.0.0.1:9464";
+  app::AddCommonFlags(&app, &f.common);
   app.add_option("--group", f.group, "Kafka consumer group shared by the replicas")
       ->capture_default_str();
   app.add_option("--replica-id", f.replica_id, "Name of this replica (default: host-pid)");
-  app.add_flag("--reflection", f.reflection, "Serve gRPC server reflection");
   app.add_option("--session-timeout-ms", f.session_timeout_ms,
                  "Consumer-group session timeout: how long a dead replica keeps its partitions. "
                  "Real Kafka needs >= 6000 (group.min.session.timeout.ms)")
@@ -126,14 +92,6 @@ int RunRoutingApp(int argc, char** argv) {
                  "of answering NOT_OWNER")
       ->delimiter(',')
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("--kafka", f.kafka, "Extra librdkafka property PROP=VALUE (repeatable)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("--log-format", f.log_format, "text or json")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--log-level", f.log_level, "debug, info, warn or error")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.footer(
       "Prints `grpc=ADDR`, `metrics=ADDR` on stdout once listening, then `ready` once it owns "
       "its partitions and has caught up (gRPC health turns SERVING). SIGTERM/SIGINT: hand the "
@@ -143,38 +101,15 @@ int RunRoutingApp(int argc, char** argv) {
       "  sb-routing --bootstrap kafka:9092 --session-timeout-ms 10000 --log-format json");
   CLI11_PARSE(app, argc, argv);
 
-  auto logger = spdlog::stderr_color_mt("sb-routing");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(f.log_level));
-  if (f.log_format == "json") {
-    spdlog::set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","service":"sb-routing","msg":"%v"})");
-  }
-
-  if (f.bootstrap.empty() && f.bootstrap_file.empty()) {
-    std::cerr << "error: --bootstrap or --bootstrap-file is required (where Kafka is)\n";
+  app::SetUpLogging("sb-routing", f.common);
+  ServiceOptions options;
+  options.replica_id = f.replica_id.empty() ? absl::StrCat("sb-routing-", getpid()) : f.replica_id;
+  absl::StatusOr<kafka_io::KafkaConfig> kafka = app::KafkaFromFlags(f.common, options.replica_id);
+  if (!kafka.ok()) {
+    std::cerr << "error: " << kafka.status().message() << "\n";
     return 2;
   }
-  if (!f.bootstrap_file.empty()) {
-    f.bootstrap = ReadBootstrapFile(f.bootstrap_file);
-    if (f.bootstrap.empty()) {
-      std::cerr << "error: --bootstrap-file " << f.bootstrap_file
-                << ": empty or unreadable (is sb-embedded-broker running?)\n";
-      return 2;
-    }
-  }
-  ServiceOptions options;
-  options.kafka.bootstrap_servers = f.bootstrap;
-  options.replica_id = f.replica_id.empty() ? absl::StrCat("sb-routing-", getpid()) : f.replica_id;
-  options.kafka.client_id = options.replica_id;
-  for (const auto& kv : f.kafka) {
-    std::vector<std::string> parts = absl::StrSplit(kv, absl::MaxSplits('=', 1));
-    if (parts.size() != 2 || parts[0].empty()) {
-      std::cerr << "error: --kafka " << kv << ": expected PROP=VALUE\n";
-      return 2;
-    }
-    options.kafka.overrides.emplace_back(parts[0], parts[1]);
-  }
+  options.kafka = *kafka;
   options.group_id = f.group;
   options.session_timeout = std::chrono::milliseconds(f.session_timeout_ms);
   options.snapshot_interval = std::chrono::milliseconds(f.snapshot_interval_ms);
@@ -182,28 +117,13 @@ int RunRoutingApp(int argc, char** argv) {
   options.engine.command_id_window = f.command_id_window;
   options.send_timeout = std::chrono::milliseconds(f.send_timeout_ms);
 
-  // Signals are taken by one thread (sigwait), never by an arbitrary one.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  app::TerminationSignals signals;  // before any thread starts
 
   RoutingMetrics metrics;
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!f.metrics_listen.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(f.metrics_listen);
-    } catch (const std::exception& e) {
-      std::cerr << "error: --metrics-listen " << f.metrics_listen << ": " << e.what() << "\n";
-      return 1;
-    }
-    exposer->RegisterCollectable(metrics.registry());
-  }
-
   auto service = RoutingService::Create(options, &metrics);
   if (!service.ok()) {
-    std::cerr << "error: cannot reach Kafka at " << f.bootstrap << ": " << service.status()
+    std::cerr << "error: cannot reach Kafka at " << options.kafka.bootstrap_servers << ": "
+              << service.status()
               << "\n(check --bootstrap; topics must exist: sb.routing.commands.v1, "
                  "sb.routing.events.v1, sb.routing.snapshots.v1)\n";
     return 1;
@@ -213,25 +133,28 @@ int RunRoutingApp(int argc, char** argv) {
   InteractionServiceImpl interactions(service->get(), &peers);
   ConfigServiceImpl config(service->get(), &peers);
   grpc::EnableDefaultHealthCheckService(true);
-  if (f.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (f.common.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(f.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(f.common.listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(f.max_message_bytes);
   builder.RegisterService(&interactions);
   builder.RegisterService(&config);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    std::cerr << "error: cannot listen on " << f.listen << " (in use? try --listen HOST:0)\n";
+    std::cerr << "error: cannot listen on " << f.common.listen
+              << " (in use? try --listen HOST:0)\n";
     return 1;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
-  const std::string host = f.listen.substr(0, f.listen.rfind(':'));
-  PrintLine(absl::StrCat("grpc=", host, ":", port));
-  if (exposer) {
-    const std::string mhost = f.metrics_listen.substr(0, f.metrics_listen.rfind(':'));
-    PrintLine(absl::StrCat("metrics=", mhost, ":", exposer->GetListeningPorts().at(0)));
+  const std::string host = app::ListenHost(f.common.listen);
+  app::PrintLine(absl::StrCat("grpc=", host, ":", port));
+  absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
+      app::StartMetrics(f.common, metrics.registry());
+  if (!exposer.ok()) {
+    std::cerr << "error: " << exposer.status().message() << "\n";
+    return 1;
   }
 
   std::mutex ready_mu;
@@ -241,7 +164,7 @@ int RunRoutingApp(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(ready_mu);
     if (ready && !printed_ready) {
       printed_ready = true;
-      PrintLine("ready");
+      app::PrintLine("ready");
     }
   });
   if (!started.ok()) {
@@ -250,8 +173,7 @@ int RunRoutingApp(int argc, char** argv) {
   }
   spdlog::info("replica {} serving gRPC on {}:{}", options.replica_id, host, port);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = signals.Wait();
   spdlog::info("signal {}: shutting down (handing partitions over)", sig);
   health->SetServingStatus(false);
   // The handover needs the broker (final snapshots, leaving the group); bound it.

@@ -1,0 +1,116 @@
+#include "common/app/service_app.h"
+
+#include <pthread.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace sb::app {
+
+void AddCommonFlags(CLI::App* app, CommonFlags* f) {
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  auto* bs =
+      app->add_option("--bootstrap", f->bootstrap, "Kafka bootstrap servers HOST:PORT[,...]");
+  auto* bsf = app->add_option("--bootstrap-file", f->bootstrap_file,
+                              "Read the bootstrap servers from this file (sb-embedded-broker "
+                              "--bootstrap-file writes it)");
+  bs->excludes(bsf);
+  app->add_option("--listen", f->listen, "gRPC address (port 0 picks a free port)")
+      ->capture_default_str();
+  app->add_option("--metrics-listen", f->metrics_listen,
+                  "Prometheus /metrics address (port 0 picks a free port; empty disables)")
+      ->capture_default_str();
+  app->add_flag("--reflection", f->reflection, "Serve gRPC server reflection");
+  app->add_option("--kafka", f->kafka, "Extra librdkafka property PROP=VALUE (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app->add_option("--log-format", f->log_format, "text or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  app->add_option("--log-level", f->log_level, "debug, info, warn or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+}
+
+void SetUpLogging(const std::string& service, const CommonFlags& f) {
+  auto logger = spdlog::stderr_color_mt(service);
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(f.log_level));
+  if (f.log_format == "json") {
+    spdlog::set_pattern(absl::StrCat(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","service":")",
+                                     service, R"(","msg":"%v"})"));
+  }
+}
+
+absl::StatusOr<kafka_io::KafkaConfig> KafkaFromFlags(const CommonFlags& f,
+                                                     const std::string& client_id) {
+  kafka_io::KafkaConfig config;
+  config.client_id = client_id;
+  if (f.bootstrap.empty() && f.bootstrap_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--bootstrap or --bootstrap-file is required (where Kafka is)");
+  }
+  config.bootstrap_servers = f.bootstrap;
+  if (!f.bootstrap_file.empty()) {
+    std::ifstream in(f.bootstrap_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    config.bootstrap_servers = std::string(absl::StripAsciiWhitespace(ss.str()));
+    if (config.bootstrap_servers.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--bootstrap-file ", f.bootstrap_file,
+                       ": empty or unreadable (is sb-embedded-broker running?)"));
+    }
+  }
+  for (const auto& kv : f.kafka) {
+    std::vector<std::string> parts = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (parts.size() != 2 || parts[0].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--kafka ", kv, ": expected PROP=VALUE"));
+    }
+    config.overrides.emplace_back(parts[0], parts[1]);
+  }
+  return config;
+}
+
+void PrintLine(const std::string& line) {
+  std::cout << line << std::endl;  // flushed: parents wait for these lines
+}
+
+std::string ListenHost(const std::string& listen) { return listen.substr(0, listen.rfind(':')); }
+
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
+    const CommonFlags& f, const std::shared_ptr<prometheus::Registry>& registry) {
+  if (f.metrics_listen.empty()) return std::unique_ptr<prometheus::Exposer>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(f.metrics_listen);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics-listen ", f.metrics_listen, ": ", e.what()));
+  }
+  exposer->RegisterCollectable(registry);
+  PrintLine(absl::StrCat("metrics=", ListenHost(f.metrics_listen), ":",
+                         exposer->GetListeningPorts().at(0)));
+  return exposer;
+}
+
+TerminationSignals::TerminationSignals() {
+  sigemptyset(&set_);
+  sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+}
+
+int TerminationSignals::Wait() {
+  int sig = 0;
+  sigwait(&set_, &sig);
+  return sig;
+}
+
+}  // namespace sb::app

@@ -1,0 +1,66 @@
+// What every Switchboard service binary does the same way: the common flags (Kafka, gRPC and
+// /metrics addresses, logging), logging setup, the stdout lines parents wait for, and shutdown on
+// SIGTERM/SIGINT taken by one thread. Used by sb-routing and sb-policy.
+#pragma once
+
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "common/kafka/config.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+
+namespace sb::app {
+
+struct CommonFlags {
+  std::string bootstrap;
+  std::string bootstrap_file;
+  std::string listen;
+  std::string metrics_listen;
+  bool reflection = false;
+  std::vector<std::string> kafka;
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+// Adds --bootstrap/--bootstrap-file (exclusive), --listen, --metrics-listen, --reflection,
+// --kafka PROP=VALUE, --log-format, --log-level. `flags` holds the defaults for listen and
+// metrics_listen. Also makes a repeated flag take its last value (wrappers append overrides).
+void AddCommonFlags(CLI::App* app, CommonFlags* flags);
+
+// Logs to stderr (text or JSON lines naming `service`) at the flag's level.
+void SetUpLogging(const std::string& service, const CommonFlags& flags);
+
+// The Kafka config from the flags: bootstrap servers (read from --bootstrap-file when given),
+// client id, --kafka overrides. Errors are for humans (exit 2).
+absl::StatusOr<kafka_io::KafkaConfig> KafkaFromFlags(const CommonFlags& flags,
+                                                     const std::string& client_id);
+
+// Prints a line on stdout and flushes it (parents wait for `grpc=`, `metrics=`, `ready`).
+void PrintLine(const std::string& line);
+
+// "127.0.0.1" for "127.0.0.1:0".
+std::string ListenHost(const std::string& listen);
+
+// Starts /metrics on --metrics-listen (null when it is empty) and prints `metrics=HOST:PORT`.
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
+    const CommonFlags& flags, const std::shared_ptr<prometheus::Registry>& registry);
+
+// Blocks SIGTERM and SIGINT in every thread created after it (call first in main), so that only
+// Wait() takes them.
+class TerminationSignals {
+ public:
+  TerminationSignals();
+  // Blocks until SIGTERM or SIGINT; returns the signal number.
+  int Wait();
+
+ private:
+  sigset_t set_;
+};
+
+}  // namespace sb::app
