@@ -23,6 +23,10 @@ using routing::config::YamlContext;
 
 constexpr int kMaxRulesPerKind = 256;
 constexpr int kMaxInputsPerKind = 64;
+// Params are few and shallow; the limits also bound what YAML aliases can do (a map that contains
+// itself, or a few lines that stand for an exponentially large tree).
+constexpr int kMaxParamDepth = 16;
+constexpr size_t kMaxParamValues = 4096;
 
 const std::vector<EnumName>& Outcomes() {
   static const auto* names =
@@ -69,8 +73,19 @@ expr::Value ScalarValue(const YAML::Node& node) {
   return expr::Value::String(s);
 }
 
-void FlattenParams(YamlContext* ctx, const YAML::Node& node, const std::string& path,
-                   absl::flat_hash_map<std::string, expr::Value>* out) {
+// `values` counts the maps, lists, list items and scalars read so far.
+void FlattenParams(YamlContext* ctx, const YAML::Node& node, const std::string& path, int depth,
+                   size_t* values, absl::flat_hash_map<std::string, expr::Value>* out) {
+  if (!ctx->ok()) return;
+  if (depth > kMaxParamDepth) {
+    ctx->Fail(node, path, absl::StrCat("params nest at most ", kMaxParamDepth, " levels deep"));
+    return;
+  }
+  *values += 1 + (node.IsSequence() ? node.size() : 0);
+  if (*values > kMaxParamValues) {
+    ctx->Fail(node, path, absl::StrCat("params hold at most ", kMaxParamValues, " values"));
+    return;
+  }
   if (node.IsMap()) {
     ForEachEntry(ctx, node, path,
                  [&](const std::string& key, const YAML::Node& value, const std::string& child) {
@@ -80,7 +95,7 @@ void FlattenParams(YamlContext* ctx, const YAML::Node& node, const std::string& 
                          "a param name is letters, digits and _ (no dots), e.g. credit_limit");
                      return;
                    }
-                   FlattenParams(ctx, value, child, out);
+                   FlattenParams(ctx, value, child, depth + 1, values, out);
                  });
   } else if (node.IsSequence()) {
     std::vector<std::string> items;
@@ -164,13 +179,20 @@ bool ReadObligation(YamlContext* ctx, const YAML::Node& node, const std::string&
     o.mutable_create_review()->set_mandatory(mandatory);
   } else if (name == "recovery_break") {
     if (!needs(false, true)) return false;
-    MapReader r(ctx, body, body_path, {"minutes", "offered"});
+    MapReader r(ctx, body, body_path, {"minutes", "seconds", "offered"});
     if (!r.valid()) return false;
     int32_t minutes = 0;
-    r.Int32("minutes", 1, 240, &minutes, /*required=*/true);
+    int32_t seconds = 0;
+    r.Int32("minutes", 0, 240, &minutes);
+    r.Int32("seconds", 0, 14400, &seconds);
+    if (ctx->ok() && (minutes * 60 + seconds < 1 || minutes * 60 + seconds > 14400)) {
+      return ctx->Fail(node, body_path,
+                       "minutes and seconds: the break lasts 1 s to 4 h, e.g. {minutes: 10}");
+    }
     bool offered = false;
     r.Bool("offered", &offered);
     o.mutable_recovery_break()->set_minutes(minutes);
+    o.mutable_recovery_break()->set_seconds(seconds);
     o.mutable_recovery_break()->set_offered(offered);
   } else if (name == "pause_recording") {
     MapReader r(ctx, body, body_path, {"reason"});
@@ -263,9 +285,16 @@ bool ReadRule(YamlContext* ctx, const YAML::Node& node, const std::string& path,
     ForEachItem(ctx, r.Get("obligations"), r.Path("obligations"),
                 [&](const YAML::Node& item, const std::string& item_path) {
                   ObligationSpec spec;
-                  if (ReadObligation(ctx, item, item_path, kind, &spec)) {
-                    rule->obligations.push_back(std::move(spec));
+                  if (!ReadObligation(ctx, item, item_path, kind, &spec)) return;
+                  const auto k = spec.proto.kind_case();
+                  if (rule->outcome != v1::OUTCOME_ALLOW &&
+                      (k == v1::Obligation::kEndInteraction || k == v1::Obligation::kEscalate)) {
+                    ctx->Fail(item, item_path,
+                              "end_interaction and escalate carry out what was asked: only "
+                              "rules with outcome allow may have them");
+                    return;
                   }
+                  rule->obligations.push_back(std::move(spec));
                 });
   }
   return ctx->ok();
@@ -478,7 +507,8 @@ absl::StatusOr<std::shared_ptr<const Bundle>> ParseBundle(const std::string& tex
     if (!r.Get("params").IsMap()) {
       ctx.Fail(r.Get("params"), "params", "expected a map of names to values");
     } else {
-      FlattenParams(&ctx, r.Get("params"), "params", &bundle->params);
+      size_t values = 0;
+      FlattenParams(&ctx, r.Get("params"), "params", 0, &values, &bundle->params);
     }
   }
   if (ctx.ok() && r.Require("policies")) {

@@ -96,7 +96,7 @@ TEST(BundleTest, LoadErrorsNameTheField) {
        "obligations[0].teleport: unknown obligation"},
       {Bundle1("      - {id: r1, outcome: allow, reason: x, obligations: [{recovery_break: "
                "{minutes: 0}}]}\n"),
-       "recovery_break.minutes: 0 is out of range (1..240)"},
+       "recovery_break: minutes and seconds: the break lasts 1 s to 4 h"},
       {Bundle1("      - {id: r1, outcome: allow, reason: x, mode: sometimes}\n"),
        "rules[0].mode: unknown value 'sometimes'"},
       {Bundle1("      - {id: r1, outcome: allow, reason: x, colour: red}\n"),
@@ -109,6 +109,9 @@ TEST(BundleTest, LoadErrorsNameTheField) {
        "allowed in disconnect rules only"},
       {"tenant: a\nversion: v\npolicies:\n  authority:\n    inputs: {request.amount: money}\n",
        "policies.authority.inputs.request.amount: unknown type 'money'"},
+      {"tenant: a\nversion: v\npolicies:\n  escalation:\n    rules:\n      - {id: r, outcome: "
+       "deny, reason: x, obligations: [{escalate: {}}]}\n",
+       "only rules with outcome allow may have them"},
       {"tenant: a\nversion: v\npolicies: [\n", "YAML syntax error"},
   };
   for (const Case& c : cases) {
@@ -128,6 +131,35 @@ TEST(BundleTest, TemplatesParse) {
   EXPECT_FALSE(ParseTemplate("{1x}").ok());
   EXPECT_FALSE(ParseTemplate("{a..b}").ok());
   EXPECT_FALSE(ParseTemplate("{}").ok());
+}
+
+// Found by sb_policy_bundle_fuzz: YAML aliases let a map contain itself (which recursed until the
+// stack overflowed) or let a few lines stand for an exponentially large tree.
+TEST(BundleTest, AliasesCannotMakeParamsOrInputsUnbounded) {
+  const std::string head = "tenant: a\nversion: v\n";
+  absl::Status s = Error(head + "params: &p {x: *p}\npolicies: {}\n");
+  EXPECT_THAT(std::string(s.message()), HasSubstr("params nest at most 16 levels deep"));
+  std::string laughs = head + "params:\n  l0: &l0 {a: 1, b: 2}\n";
+  for (int i = 1; i < 40; ++i) {
+    laughs += "  l" + std::to_string(i) + ": &l" + std::to_string(i) + " {a: *l" +
+              std::to_string(i - 1) + ", b: *l" + std::to_string(i - 1) + "}\n";
+  }
+  s = Error(laughs + "policies: {}\n");
+  EXPECT_THAT(std::string(s.message()), HasSubstr("params hold at most 4096 values"));
+
+  const std::string c = "  - name: x\n    request: {kind: disconnect, input: ";
+  const std::string expect = "}\n    expect: {outcome: allow}\n";
+  auto t = ParseTestCases("tests:\n" + c + "&i {x: *i}" + expect, "t.yaml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("input nests at most 32 levels deep"));
+  std::string big = "tests:\n" + c + "{a: &l0 [x, y]}" + expect;
+  for (int i = 1; i < 40; ++i) {
+    big += c + "{a: &l" + std::to_string(i) + " [*l" + std::to_string(i - 1) + ", *l" +
+           std::to_string(i - 1) + "]}" + expect;
+  }
+  t = ParseTestCases(big, "t.yaml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("hold at most 65536 values"));
 }
 
 TEST(TestCasesTest, ErrorsNameFileLineAndField) {

@@ -19,20 +19,36 @@ using routing::config::ForEachItem;
 using routing::config::MapReader;
 using routing::config::YamlContext;
 
+// Bounds on the facts of a file's requests; they also bound what YAML aliases can do (a map that
+// contains itself, or a few lines that stand for an exponentially large tree).
+constexpr int kMaxInputDepth = 32;
+constexpr size_t kMaxInputValues = 65536;  // in all the cases of a file
+
 // YAML -> protobuf Value: maps are objects, sequences lists; a quoted scalar is a string, a plain
-// one true/false/a number when it reads as one, else a string; `~`/null is null.
-void ToValue(YamlContext* ctx, const YAML::Node& node, const std::string& path,
-             google::protobuf::Value* out) {
+// one true/false/a number when it reads as one, else a string; `~`/null is null. `values` counts
+// the values converted so far.
+void ToValue(YamlContext* ctx, const YAML::Node& node, const std::string& path, int depth,
+             size_t* values, google::protobuf::Value* out) {
+  if (!ctx->ok()) return;
+  if (depth > kMaxInputDepth) {
+    ctx->Fail(node, path, absl::StrCat("input nests at most ", kMaxInputDepth, " levels deep"));
+    return;
+  }
+  if (++*values > kMaxInputValues) {
+    ctx->Fail(node, path,
+              absl::StrCat("the inputs of a tests file hold at most ", kMaxInputValues, " values"));
+    return;
+  }
   if (node.IsMap()) {
     auto* fields = out->mutable_struct_value()->mutable_fields();
     ForEachEntry(ctx, node, path,
                  [&](const std::string& key, const YAML::Node& value, const std::string& child) {
-                   ToValue(ctx, value, child, &(*fields)[key]);
+                   ToValue(ctx, value, child, depth + 1, values, &(*fields)[key]);
                  });
   } else if (node.IsSequence()) {
     auto* list = out->mutable_list_value();
     ForEachItem(ctx, node, path, [&](const YAML::Node& item, const std::string& item_path) {
-      ToValue(ctx, item, item_path, list->add_values());
+      ToValue(ctx, item, item_path, depth + 1, values, list->add_values());
     });
   } else if (node.IsScalar()) {
     const std::string& s = node.Scalar();
@@ -65,7 +81,8 @@ void ReadNames(MapReader& r, std::string_view key, std::optional<std::vector<std
   *out = std::move(names);
 }
 
-bool ReadCase(YamlContext* ctx, const YAML::Node& node, const std::string& path, TestCase* t) {
+bool ReadCase(YamlContext* ctx, const YAML::Node& node, const std::string& path, size_t* values,
+              TestCase* t) {
   MapReader r(ctx, node, path, {"name", "request", "expect"});
   if (!r.valid()) return false;
   t->where = ctx->Where(node);
@@ -83,7 +100,7 @@ bool ReadCase(YamlContext* ctx, const YAML::Node& node, const std::string& path,
         return ctx->Fail(q.Get("input"), q.Path("input"), "expected a map of facts");
       }
       google::protobuf::Value input;
-      ToValue(ctx, q.Get("input"), q.Path("input"), &input);
+      ToValue(ctx, q.Get("input"), q.Path("input"), 0, values, &input);
       *t->request.mutable_input() = input.struct_value();
     }
   }
@@ -159,10 +176,11 @@ absl::StatusOr<std::vector<TestCase>> ParseTestCases(const std::string& text,
   YamlContext ctx(file);
   MapReader r(&ctx, *root, "", {"tests"});
   std::vector<TestCase> tests;
+  size_t values = 0;
   if (r.valid() && r.Require("tests")) {
     ForEachItem(&ctx, r.Get("tests"), "tests", [&](const YAML::Node& item, const std::string& p) {
       TestCase t;
-      if (ReadCase(&ctx, item, p, &t)) tests.push_back(std::move(t));
+      if (ReadCase(&ctx, item, p, &values, &t)) tests.push_back(std::move(t));
     });
   }
   if (!ctx.ok()) return ctx.status();

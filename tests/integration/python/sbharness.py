@@ -72,9 +72,10 @@ def parse_args():
     p.add_argument("--routing", required=True)
     p.add_argument("--broker", required=True)
     p.add_argument("--root", required=True)
+    p.add_argument("--policy", default=None, help="sb-policy, for the policy service's tests")
     args, rest = p.parse_known_args()
     sys.argv = [sys.argv[0], *rest]
-    for path in (args.routing, args.broker):
+    for path in (args.routing, args.broker, *([args.policy] if args.policy else [])):
         if not os.access(path, os.X_OK):
             print(f"error: {path} is not an executable (build sb-routing and sb-embedded-broker)",
                   file=sys.stderr)
@@ -196,15 +197,20 @@ class Stack:
     """A private sb-embedded-broker plus one sb-routing, in a temp dir. Use as a context manager
     (or call close()); every child is also killed at exit."""
 
-    def __init__(self, *routing_args, partitions=PARTITIONS):
+    def __init__(self, *routing_args, partitions=PARTITIONS, policy_args=None):
+        """policy_args: a list of extra sb-policy flags to also start sb-policy (with --routing
+        pointing at this sb-routing); None starts no sb-policy."""
         a = args()
         self.dir = tempfile.mkdtemp(prefix="sb-routing-pytest-")
         self.partitions = partitions
         self.broker = None
         self.routing = None
+        self.policy = None
         try:
             self._start_broker(a.broker)
             self._start_routing(a.routing, routing_args)
+            if policy_args is not None:
+                self.start_policy(policy_args)
         except BaseException:
             self.close()
             raise
@@ -221,11 +227,13 @@ class Stack:
         assert first.startswith("bootstrap="), first
         self.bootstrap = first[len("bootstrap="):]
 
-    def _start_routing(self, binary, extra):
-        self.routing = _spawn([binary, "--bootstrap", self.bootstrap, "--listen", "127.0.0.1:0",
-                               "--metrics-listen", "127.0.0.1:0", *extra],
-                              os.path.join(self.dir, "routing.stderr"))
-        out = LineReader(self.routing.stdout.fileno())
+    def _start_service(self, name, binary, extra):
+        """Starts a service with the common flags; returns (process, its `key=value` lines up
+        to `ready`)."""
+        proc = _spawn([binary, "--bootstrap", self.bootstrap, "--listen", "127.0.0.1:0",
+                       "--metrics-listen", "127.0.0.1:0", *extra],
+                      os.path.join(self.dir, f"{name}.stderr"))
+        out = LineReader(proc.stdout.fileno())
         lines = {}
         try:
             while "ready" not in lines:
@@ -233,15 +241,24 @@ class Stack:
                 key, _, value = line.partition("=")
                 lines[key] = value
         except (TimeoutError, EOFError) as e:
-            raise AssertionError(f"sb-routing did not get ready: {e} (got {lines})\n"
+            raise AssertionError(f"{name} did not get ready: {e} (got {lines})\n"
                                  f"{self.logs()}") from e
+        return proc, out, lines
+
+    def _start_routing(self, binary, extra):
+        self.routing, self._routing_out, lines = self._start_service("routing", binary, extra)
         self.grpc_addr = lines["grpc"]
         self.metrics_addr = lines["metrics"]
-        self._routing_out = out
+
+    def start_policy(self, extra):
+        self.policy, self._policy_out, lines = self._start_service(
+            "policy", args().policy, ["--routing", self.grpc_addr, *extra])
+        self.policy_addr = lines["grpc"]
+        self.policy_metrics_addr = lines["metrics"]
 
     def logs(self):
         text = []
-        for name in ("broker.stderr", "routing.stderr"):
+        for name in ("broker.stderr", "routing.stderr", "policy.stderr"):
             path = os.path.join(self.dir, name)
             if os.path.exists(path):
                 with open(path, errors="replace") as f:
@@ -255,9 +272,10 @@ class Stack:
         return self.routing.wait(timeout=timeout)
 
     def close(self):
-        if self.routing is not None and self.routing.poll() is None:
-            self.routing.kill()
-            self.routing.wait(timeout=10)
+        for proc in (self.policy, self.routing):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
         if self.broker is not None and self.broker.poll() is None:
             try:
                 self.broker.stdin.close()  # the broker exits when its stdin closes
@@ -265,7 +283,7 @@ class Stack:
             except (OSError, subprocess.TimeoutExpired):
                 self.broker.kill()
                 self.broker.wait(timeout=10)
-        for proc in (self.routing, self.broker):
+        for proc in (self.policy, self.routing, self.broker):
             if proc is None:
                 continue
             for f in (proc.stdin, proc.stdout):
@@ -295,8 +313,8 @@ class Protos:
         self.dir = tempfile.mkdtemp(prefix="sb-pyprotos-")
         atexit.register(shutil.rmtree, self.dir, True)
         protos = os.path.join(root, "protos")
-        files = sorted(f"switchboard/routing/v1/{f}"
-                       for f in os.listdir(os.path.join(protos, "switchboard/routing/v1"))
+        files = sorted(f"switchboard/{pkg}/v1/{f}" for pkg in ("routing", "policy")
+                       for f in os.listdir(os.path.join(protos, f"switchboard/{pkg}/v1"))
                        if f.endswith(".proto"))
         plugin = shutil.which("grpc_python_plugin") or "/usr/bin/grpc_python_plugin"
         p = subprocess.run(["protoc", f"--python_out={self.dir}", f"--grpc_out={self.dir}",
@@ -313,6 +331,9 @@ class Protos:
         self.snapshot = snapshot_pb2
         self.svc = routing_service_pb2
         self.svc_grpc = routing_service_pb2_grpc
+        from switchboard.policy.v1 import policy_pb2, policy_pb2_grpc  # noqa
+        self.policy = policy_pb2
+        self.policy_grpc = policy_pb2_grpc
         self.health, self.health_note = _health_messages()
 
 
