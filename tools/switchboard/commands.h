@@ -19,6 +19,10 @@ void AddSimulateCommand(CLI::App& app, int* exit_code);
 // switchboard config validate FILE.yaml [--print]
 void AddConfigCommand(CLI::App& app, int* exit_code);
 
+// switchboard policy validate BUNDLE... and switchboard policy test [BUNDLE...] [--builtin]
+//                                        [--quiet] [--output text|json]
+void AddPolicyCommand(CLI::App& app, int* exit_code);
+
 // switchboard up [--demo] [--partitions N] [--config FILE] [--tenant T] [--grpc-port P]
 //                [--metrics-port P] [--duration S] [--replicas N] ...
 void AddUpCommand(CLI::App& app, int* exit_code);

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   sb::cli::AddInteractionCommands(app, &exit_code);
   sb::cli::AddSimulateCommand(app, &exit_code);
   sb::cli::AddConfigCommand(app, &exit_code);
+  sb::cli::AddPolicyCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

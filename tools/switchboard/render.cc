@@ -270,6 +270,23 @@ std::string ToJson(const google::protobuf::Message& message) {
   return out;
 }
 
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
 std::string_view EventKind(const v1::RoutingEvent& event) {
   switch (event.body_case()) {
     case v1::RoutingEvent::kCommandRejected:

@@ -68,6 +68,10 @@ std::string Occupancy(const v1::AgentState& agent);
 // A response as JSON (proto3 JSON mapping, field names as in the .proto), one line.
 std::string ToJson(const google::protobuf::Message& message);
 
+// A JSON string literal, quotes included: `"`, `\` and control characters escaped (UTF-8 passes
+// through as it is). For the documents commands write by hand.
+std::string JsonString(std::string_view s);
+
 // The short kind of an event: "queued", "offer_created", "ended", ... ("" if unset).
 std::string_view EventKind(const v1::RoutingEvent& event);
 

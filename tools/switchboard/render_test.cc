@@ -133,5 +133,12 @@ TEST(FormatEvent, OneReadableLinePerKind) {
   EXPECT_EQ(FormatEvent(warned), "caller_warned   agent=ann category=racial_slur warnings=2");
 }
 
+TEST(JsonString, QuotesAndEscapes) {
+  EXPECT_EQ(JsonString("billing"), "\"billing\"");
+  EXPECT_EQ(JsonString("say \"hi\"\\now"), "\"say \\\"hi\\\"\\\\now\"");
+  EXPECT_EQ(JsonString("a\nb\tc"), "\"a\\nb\\u0009c\"");
+  EXPECT_EQ(JsonString("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+}
+
 }  // namespace
 }  // namespace sb::cli

@@ -199,6 +199,9 @@ int RunPolicyApp(int argc, char** argv) {
 
   app::TerminationSignals signals;  // before any thread starts
 
+  // Each decision is written synchronously while its caller waits: do not linger for a batch
+  // (librdkafka's default linger.ms is 5). A --kafka linger.ms=... still wins.
+  kafka->overrides.insert(kafka->overrides.begin(), {"linger.ms", "0"});
   kafka_io::ProducerOptions producer_options;
   producer_options.kafka = *kafka;
   producer_options.message_timeout = std::chrono::milliseconds(f.send_timeout_ms);
