@@ -73,6 +73,10 @@ struct UpFlags {
   double start_timeout = 60;
   bool keep_logs = false;
   std::vector<std::string> routing_args;
+  int policy_port = 7080;
+  int policy_metrics_port = 9480;
+  std::string policies;
+  std::vector<std::string> policy_args;
 };
 
 struct Replica {
@@ -128,6 +132,7 @@ class UpSession {
   std::unique_ptr<ChildProcess> broker_;
   std::string bootstrap_;
   std::vector<Replica> replicas_;
+  Replica policy_;  // sb-policy (process null until started)
   pid_t process_group_ = 0;
 
   std::atomic<bool> demo_stop_{false};
@@ -183,6 +188,7 @@ void UpSession::PollOnce(milliseconds timeout) {
   std::vector<ChildProcess*> children;
   if (broker_ != nullptr) children.push_back(broker_.get());
   for (Replica& r : replicas_) children.push_back(r.process.get());
+  if (policy_.process != nullptr) children.push_back(policy_.process.get());
   bool all_have_exit_fd = true;
   for (ChildProcess* c : children) {
     if (c->stdout_fd() >= 0) fds.push_back({c->stdout_fd(), POLLIN, 0});
@@ -214,11 +220,14 @@ void UpSession::HandleLines(ChildProcess* child, const std::vector<std::string>&
       }
       continue;
     }
-    for (Replica& r : replicas_) {
-      if (r.process.get() != child) continue;
-      if (absl::StartsWith(line, "grpc=")) r.grpc = line.substr(5);
-      if (absl::StartsWith(line, "metrics=")) r.metrics = line.substr(8);
-      if (line == "ready") r.ready = true;
+    std::vector<Replica*> services;
+    for (Replica& r : replicas_) services.push_back(&r);
+    services.push_back(&policy_);
+    for (Replica* r : services) {
+      if (r->process.get() != child) continue;
+      if (absl::StartsWith(line, "grpc=")) r->grpc = line.substr(5);
+      if (absl::StartsWith(line, "metrics=")) r->metrics = line.substr(8);
+      if (line == "ready") r->ready = true;
     }
   }
 }
@@ -323,6 +332,11 @@ void UpSession::PrintSummary(const std::string& config_name,
                        replicas_[i].metrics,
                        replicas_.size() > 1 ? fmt::format("  (replica {})", i) : "");
   }
+  if (policy_.process != nullptr) {
+    out += fmt::format("  policy    grpc={}  metrics=http://{}/metrics  ({})\n", policy_.grpc,
+                       policy_.metrics,
+                       flags_.policies.empty() ? "built-in default bundle" : flags_.policies);
+  }
   out += fmt::format("  config    {}: {} queues, {} agents (config version {})\n", config_name,
                      config.queues.size(), config.agents.size(), applied.config_version());
   out += fmt::format("  logs      {}/\n", dir_);
@@ -390,7 +404,23 @@ bool UpSession::StopAll() {
     }
   }
   bool clean = true;
-  // Routing first (it leaves the consumer group and flushes to the broker), then the broker.
+  // The policy service first (it sends routing commands), then routing (it leaves the consumer
+  // group and flushes to the broker), then the broker.
+  if (policy_.process != nullptr) {
+    if (!policy_.process->Exited()) {
+      policy_.process->Signal(SIGTERM);
+      if (!policy_.process->Stop(kStopGrace)) {
+        std::cerr << "warning: sb-policy did not stop within 10s of SIGTERM; killed it\n";
+        clean = false;
+      }
+    }
+    if (policy_.process.get() != died_ && !policy_.process->stopped_cleanly()) {
+      std::cerr << fmt::format("warning: sb-policy {} when stopped\n",
+                               policy_.process->DescribeExit());
+      clean = false;
+    }
+    policy_.process.reset();
+  }
   for (Replica& r : replicas_) r.process->Signal(SIGTERM);
   // Without a broker a replica cannot hand its partitions over, and nothing is left to save.
   const bool broker_gone = broker_ == nullptr || broker_->Exited();
@@ -436,7 +466,9 @@ int UpSession::Start() {
       FindSiblingBinary("sb-embedded-broker", "tools/embedded_broker", SB_BROKER_BUILD_PATH);
   absl::StatusOr<std::string> routing_path =
       FindSiblingBinary("sb-routing", "services/routing/service", SB_ROUTING_BUILD_PATH);
-  for (const auto* path : {&broker_path, &routing_path}) {
+  absl::StatusOr<std::string> policy_path =
+      FindSiblingBinary("sb-policy", "services/policy/service", SB_POLICY_BUILD_PATH);
+  for (const auto* path : {&broker_path, &routing_path, &policy_path}) {
     if (!path->ok()) {
       std::cerr << "error: " << path->status().message() << "\n";
       return kExitFailure;
@@ -529,7 +561,44 @@ int UpSession::Start() {
     return Fail(outcome, "waiting for sb-routing to be ready");
   }
 
-  // 3. The routing config.
+  // 3. The policy service, reading interaction facts from routing.
+  std::cerr << "starting sb-policy...\n";
+  ChildProcess::Options policy;
+  policy.name = "sb-policy";
+  policy.path = *policy_path;
+  const bool free_ports = flags_.grpc_port == 0;
+  policy.args = {
+      "--bootstrap-file",
+      dir_ + "/bootstrap",
+      "--routing",
+      replicas_[0].grpc,
+      "--listen",
+      fmt::format("127.0.0.1:{}", free_ports ? 0 : flags_.policy_port),
+      "--metrics-listen",
+      fmt::format("127.0.0.1:{}", flags_.metrics_port == 0 ? 0 : flags_.policy_metrics_port)};
+  if (!flags_.policies.empty()) {
+    policy.args.push_back("--policies");
+    policy.args.push_back(flags_.policies);
+  }
+  policy.args.insert(policy.args.end(), flags_.policy_args.begin(), flags_.policy_args.end());
+  policy.log_path = dir_ + "/sb-policy.log";
+  policy.process_group = process_group_;
+  started = ChildProcess::Start(policy);
+  if (!started.ok()) {
+    std::cerr << "error: " << started.status().message() << "\n";
+    return kExitFailure;
+  }
+  policy_.process = std::move(*started);
+  outcome = WaitFor(start_deadline, [&] { return policy_.ready && !policy_.grpc.empty(); });
+  if (outcome != Outcome::kDone) {
+    if (outcome == Outcome::kTimeout || outcome == Outcome::kChildDied) {
+      std::cerr << fmt::format("sb-policy did not report ready; last lines of its log ({}):\n{}",
+                               policy_.process->log_path(), policy_.process->LogTail(15));
+    }
+    return Fail(outcome, "waiting for sb-policy to be ready");
+  }
+
+  // 4. The routing config.
   std::cerr << fmt::format("applying {} to tenant {}...\n", config_name, flags_.tenant);
   ServerSet servers(Servers(), milliseconds(10000));
   v1::ApplyConfigResponse applied;
@@ -548,7 +617,7 @@ int UpSession::Start() {
                  "show them in a moment\n";
   }
 
-  // 4. Up.
+  // 5. Up.
   PrintSummary(config_name, *config, applied);
   if (flags_.demo) StartDemo(*config);
   const auto end = flags_.duration > 0
@@ -601,6 +670,22 @@ int RunUp(const UpFlags& flags) {
       flags.grpc_port < flags.metrics_port + flags.replicas &&
       flags.metrics_port < flags.grpc_port + flags.replicas) {
     std::cerr << "error: --grpc-port and --metrics-port ranges overlap; pick other ports\n";
+    return kExitUsage;
+  }
+  // sb-policy's fixed ports must not fall in the replicas' ranges.
+  for (const auto& [name, port] : {std::pair{"--policy-port", flags.policy_port},
+                                   std::pair{"--policy-metrics-port", flags.policy_metrics_port}}) {
+    for (const int base : {flags.grpc_port, flags.metrics_port}) {
+      if (base != 0 && port >= base && port < base + flags.replicas) {
+        std::cerr << fmt::format(
+            "error: {} {} is one of the routing replicas' ports ({}..{}); pick another\n", name,
+            port, base, base + flags.replicas - 1);
+        return kExitUsage;
+      }
+    }
+  }
+  if (flags.policy_port == flags.policy_metrics_port) {
+    std::cerr << "error: --policy-port and --policy-metrics-port are the same port\n";
     return kExitUsage;
   }
 #if !SB_HAVE_TRAFFIC
@@ -670,6 +755,21 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--routing-arg", flags->routing_args,
                   "Extra argument for sb-routing, repeatable, e.g. --routing-arg=--reflection")
       ->allow_extra_args(false);
+  cmd->add_option("--policy-port", flags->policy_port,
+                  "gRPC port of sb-policy (a free one when --grpc-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--policy-metrics-port", flags->policy_metrics_port,
+                  "Prometheus /metrics port of sb-policy (a free one when --metrics-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--policies", flags->policies,
+                  "Directory of policy bundles for sb-policy (docs/policies.md); default: the "
+                  "built-in default bundle")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--policy-arg", flags->policy_args,
+                  "Extra argument for sb-policy, repeatable, e.g. --policy-arg=--reflection")
+      ->allow_extra_args(false);
   cmd->footer(
       "Examples:\n"
       "  switchboard up --demo\n"
@@ -677,7 +777,8 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
       "  switchboard up --replicas 2 --partitions 8      # then --server 127.0.0.1:7070,"
       "127.0.0.1:7071\n"
       "  switchboard up --duration 30                    # stops by itself (scripts, tests)\n"
-      "Binaries: sb-embedded-broker and sb-routing are looked up in $SB_BIN_DIR, next to this "
+      "Binaries: sb-embedded-broker, sb-routing and sb-policy are looked up in $SB_BIN_DIR, next "
+      "to this "
       "executable, in the build tree it came from, then on $PATH.\n"
       "Children's logs go to a temporary directory (printed); their stdout is read by up.\n"
       "Exit status: 0 after Ctrl-C, SIGTERM or --duration with everything stopped cleanly; 1 "
