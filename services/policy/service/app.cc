@@ -121,7 +121,7 @@ int RunPolicyApp(int argc, char** argv) {
       "disconnect, recovery break, escalation) as routing commands.",
       "sb-policy"};
   f.common.listen = "127.0.0.1:7080";
-  f.common.metrics_listen = "127.0.0.1:9465";
+  f.common.metrics_listen = "127.0.0.1:9480";
   app::AddCommonFlags(&app, &f.common);
   app.add_option("--policies", f.policies,
                  "Directory of policy bundles (*.yaml; *.tests.yaml are test cases), rescanned "
