@@ -73,9 +73,11 @@ def parse_args():
     p.add_argument("--broker", required=True)
     p.add_argument("--root", required=True)
     p.add_argument("--policy", default=None, help="sb-policy, for the policy service's tests")
+    p.add_argument("--agent-state", default=None, help="sb-agent-state, for its tests")
     args, rest = p.parse_known_args()
     sys.argv = [sys.argv[0], *rest]
-    for path in (args.routing, args.broker, *([args.policy] if args.policy else [])):
+    for path in (args.routing, args.broker, *([args.policy] if args.policy else []),
+                 *([args.agent_state] if args.agent_state else [])):
         if not os.access(path, os.X_OK):
             print(f"error: {path} is not an executable (build sb-routing and sb-embedded-broker)",
                   file=sys.stderr)
@@ -206,6 +208,7 @@ class Stack:
         self.broker = None
         self.routing = None
         self.policy = None
+        self.agent_states = []  # (process, grpc address, metrics address)
         try:
             self._start_broker(a.broker)
             self._start_routing(a.routing, routing_args)
@@ -256,9 +259,21 @@ class Stack:
         self.policy_addr = lines["grpc"]
         self.policy_metrics_addr = lines["metrics"]
 
+    def start_agent_state(self, extra=()):
+        """Starts one more sb-agent-state (pointed at this stack's sb-policy, if any); returns
+        its index in self.agent_states."""
+        n = len(self.agent_states)
+        policy = ["--policy", self.policy_addr] if self.policy is not None else []
+        proc, _, lines = self._start_service(f"agent-state-{n}", args().agent_state,
+                                             [*policy, *extra])
+        self.agent_states.append((proc, lines["grpc"], lines["metrics"]))
+        return n
+
     def logs(self):
         text = []
-        for name in ("broker.stderr", "routing.stderr", "policy.stderr"):
+        names = ["broker.stderr", "routing.stderr", "policy.stderr",
+                 *(f"agent-state-{i}.stderr" for i in range(len(self.agent_states)))]
+        for name in names:
             path = os.path.join(self.dir, name)
             if os.path.exists(path):
                 with open(path, errors="replace") as f:
@@ -272,7 +287,7 @@ class Stack:
         return self.routing.wait(timeout=timeout)
 
     def close(self):
-        for proc in (self.policy, self.routing):
+        for proc in (*(a[0] for a in self.agent_states), self.policy, self.routing):
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
@@ -283,7 +298,7 @@ class Stack:
             except (OSError, subprocess.TimeoutExpired):
                 self.broker.kill()
                 self.broker.wait(timeout=10)
-        for proc in (self.policy, self.routing, self.broker):
+        for proc in (*(a[0] for a in self.agent_states), self.policy, self.routing, self.broker):
             if proc is None:
                 continue
             for f in (proc.stdin, proc.stdout):
@@ -313,7 +328,7 @@ class Protos:
         self.dir = tempfile.mkdtemp(prefix="sb-pyprotos-")
         atexit.register(shutil.rmtree, self.dir, True)
         protos = os.path.join(root, "protos")
-        files = sorted(f"switchboard/{pkg}/v1/{f}" for pkg in ("routing", "policy")
+        files = sorted(f"switchboard/{pkg}/v1/{f}" for pkg in ("routing", "policy", "agent")
                        for f in os.listdir(os.path.join(protos, f"switchboard/{pkg}/v1"))
                        if f.endswith(".proto"))
         plugin = shutil.which("grpc_python_plugin") or "/usr/bin/grpc_python_plugin"
@@ -334,6 +349,9 @@ class Protos:
         from switchboard.policy.v1 import policy_pb2, policy_pb2_grpc  # noqa
         self.policy = policy_pb2
         self.policy_grpc = policy_pb2_grpc
+        from switchboard.agent.v1 import agent_state_pb2, agent_state_pb2_grpc  # noqa
+        self.agent = agent_state_pb2
+        self.agent_grpc = agent_state_pb2_grpc
         self.health, self.health_note = _health_messages()
 
 

@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""sb-agent-state with sb-routing, sb-policy and the embedded broker, through python3-grpcio
+desktops (protoc-generated stubs): the agent desktop stream and the supervisor API.
+
+- an agent logs in, gets an offer, accepts, completes, wraps up; another misses an offer and goes
+  to aux not_responding while the call goes to the next agent;
+- an escalation reaches a supervisor (on the floor and as an offer) who joins it;
+- a warned-then-disconnected abusive caller: denied before the warning, allowed after, the call
+  ends and the agent's recovery break starts and ends by itself;
+- a desktop that drops reconnects with resume_after and gets what it missed;
+- a silent desktop is put in aux "disconnected"; a second connection takes over the first;
+- two replicas: killing one, its desktop resumes on the other;
+- bad input: unknown agent, someone else's desktop or interaction, a stale offer, no Hello,
+  malformed bytes.
+
+Usage: agent_state_flow_test.py --routing sb-routing --broker sb-embedded-broker --policy
+       sb-policy --agent-state sb-agent-state --root REPO
+"""
+import atexit
+import os
+import queue
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import unittest
+
+import sbharness as h
+
+A = h.args()
+import grpc  # noqa: E402
+from google.protobuf import duration_pb2  # noqa: E402
+
+BREAK_SECONDS = 2
+GRACE_MS = 3000
+
+
+class Desktop:
+    """One agent desktop: Connect in a thread; requests from a queue (with a heartbeat every
+    300 ms unless paused); events into a queue."""
+
+    def __init__(self, test, addr, tenant, agent, resume_after="", role="agent"):
+        self.t = test
+        self.p = test.protos.agent
+        self.tenant, self.agent = tenant, agent
+        self.channel = grpc.insecure_channel(addr)
+        self.stub = test.protos.agent_grpc.AgentDesktopStub(self.channel)
+        self.requests = queue.Queue()
+        self.events = queue.Queue()
+        self.seen = []
+        self.error = None
+        self.ended = threading.Event()
+        self.heartbeats = True
+        self.n = 0
+        hello = self.p.DesktopRequest(request_id="hello", hello=self.p.Hello(
+            tenant_id=tenant, agent_id=agent, resume_after=resume_after,
+            principal=self.p.Principal(subject=agent, role=role)))
+        self.requests.put(hello)
+        self.call = self.stub.Connect(self._requests(), timeout=120)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _requests(self):
+        while not self.ended.is_set():
+            try:
+                r = self.requests.get(timeout=0.3)
+            except queue.Empty:
+                if self.heartbeats:
+                    yield self.p.DesktopRequest(heartbeat=self.p.Heartbeat())
+                continue
+            if r is None:
+                return
+            yield r
+
+    def _read(self):
+        try:
+            for e in self.call:
+                self.events.put(e)
+        except grpc.RpcError as e:
+            self.error = e
+        finally:
+            self.ended.set()
+
+    def send(self, **body):
+        self.n += 1
+        rid = f"r{self.n}"
+        self.requests.put(self.p.DesktopRequest(request_id=rid, **body))
+        return rid
+
+    def next(self, kind, pred=lambda e: True, timeout=h.DEADLINE_S):
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.agent}: no {kind} within {timeout}s; saw "
+                                   f"{[e.WhichOneof('body') for e in self.seen][-15:]} "
+                                   f"error={self.error}")
+            try:
+                e = self.events.get(timeout=min(left, 0.3))
+            except queue.Empty:
+                if self.ended.is_set() and self.events.empty():
+                    raise AssertionError(f"{self.agent}: stream ended before {kind}; saw "
+                                         f"{[x.WhichOneof('body') for x in self.seen][-15:]} "
+                                         f"error={self.error}")
+                continue
+            self.seen.append(e)
+            if e.WhichOneof("body") == kind and pred(e):
+                return e
+
+    def ack(self, rid, timeout=h.DEADLINE_S):
+        """The Ack of request `rid`. Acks follow the broker's acknowledgement, so one may arrive
+        before or after the events its command causes: look at what was already seen too."""
+        for e in self.seen:
+            if e.WhichOneof("body") == "ack" and e.ack.request_id == rid:
+                return e.ack
+        return self.next("ack", lambda e: e.ack.request_id == rid, timeout).ack
+
+    def ok(self, **body):
+        a = self.ack(self.send(**body))
+        self.t.assertEqual(a.code, 0, f"{self.agent} {list(body)}: {a.reason} {a.message}")
+        return a
+
+    def state(self, presence, reason=None, timeout=h.DEADLINE_S):
+        return self.next("state", lambda e: e.state.presence == presence and (
+            reason is None or e.state.reason == reason), timeout).state
+
+    def last_event_id(self):
+        ids = [e.event_id for e in self.seen if e.event_id]
+        return ids[-1] if ids else ""
+
+    def close(self):
+        self.requests.put(None)
+        self.call.cancel()
+        self.ended.wait(10)
+        self.channel.close()
+
+
+def house_bundle(root):
+    with open(os.path.join(root, "deploy/policies/default.yaml")) as f:
+        text = f.read()
+    old = "- recovery_break: {minutes: 10, offered: true}\n\n  escalation:"
+    assert old in text, "default.yaml changed: update agent_state_flow_test.house_bundle"
+    return text.replace(old, f"- recovery_break: {{seconds: {BREAK_SECONDS}, offered: true}}"
+                             "\n\n  escalation:")
+
+
+class AgentStateFlow(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.protos = h.Protos(A.root)
+        policies = tempfile.mkdtemp(prefix="sb-policies-")
+        atexit.register(shutil.rmtree, policies, True)
+        with open(os.path.join(policies, "house.yaml"), "w") as f:
+            f.write(house_bundle(A.root))
+        cls.stack = h.Stack(policy_args=["--policies", policies])
+        cls.stack.start_agent_state(["--heartbeat-grace-ms", str(GRACE_MS)])
+        cls.addr = cls.stack.agent_states[0][1]
+        cls.routing = grpc.insecure_channel(cls.stack.grpc_addr)
+        cls.interactions = cls.protos.svc_grpc.InteractionServiceStub(cls.routing)
+        cls.config = cls.protos.svc_grpc.ConfigServiceStub(cls.routing)
+        cls.sup_channel = grpc.insecure_channel(cls.addr)
+        cls.supervisor = cls.protos.agent_grpc.SupervisorStub(cls.sup_channel)
+        cls.desktops = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for d in cls.desktops:
+            try:
+                d.close()
+            except Exception:  # noqa: BLE001
+                pass
+        cls.routing.close()
+        cls.sup_channel.close()
+        cls.stack.close()
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            print(self.stack.logs())
+
+    # ------------------------------------------------------------------------------------------
+
+    def desktop(self, tenant, agent, addr=None, **kw):
+        d = Desktop(self, addr or self.addr, tenant, agent, **kw)
+        self.desktops.append(d)
+        return d
+
+    def setup_tenant(self, prefix, agents=("ann", "bob", "sue")):
+        m, svc = self.protos.model, self.protos.svc
+        tenant = h.unique_tenant(prefix)
+        secs = lambda s: duration_pb2.Duration(seconds=s)  # noqa: E731
+        queues = [  # the escalation queue first: a queue may only name queues already known
+            m.Queue(queue_id="supervisors", channel=m.CHANNEL_VOICE,
+                    strategy=m.STRATEGY_LONGEST_IDLE, membership="supervisor",
+                    offer_timeout=secs(30)),
+            m.Queue(queue_id="support", channel=m.CHANNEL_VOICE, strategy=m.STRATEGY_LONGEST_IDLE,
+                    membership="!supervisor", offer_timeout=secs(3), wrap_up=secs(60),
+                    escalation_queue="supervisors"),
+        ]
+        profiles = [m.AgentProfile(agent_id=a, name=a.title(), team="t1",
+                                   supervisor=(a == "sue")) for a in agents]
+        self.config.ApplyConfig(svc.ApplyConfigRequest(tenant_id=tenant, queues=queues,
+                                                       agents=profiles), timeout=15)
+        # The agent-state projection has the agents once a Hello for the last one succeeds.
+        h.wait_for("agent-state knows the agents", lambda: self._knows(tenant, agents[-1]))
+        return tenant
+
+    def _knows(self, tenant, agent):
+        sup = self.supervisor.WatchFloor(self.protos.agent.WatchFloorRequest(
+            tenant_id=tenant, principal=self.protos.agent.Principal(subject="x", role="supervisor")),
+            timeout=5)
+        try:
+            floor = next(sup)
+            return agent in [a.agent_id for a in floor.agents]
+        finally:
+            sup.cancel()
+
+    def enqueue(self, tenant, call, queue_id="support"):
+        c, svc = self.protos.commands, self.protos.svc
+        self.interactions.Enqueue(svc.EnqueueRequest(tenant_id=tenant, enqueue=c.Enqueue(
+            interaction_id=call, queue_id=queue_id)), timeout=10)
+
+    def login(self, d):
+        m = self.protos.model
+        d.ok(login=self.protos.agent.Login(presence=m.PRESENCE_AVAILABLE))
+        return d.state(m.PRESENCE_AVAILABLE)
+
+    # ------------------------------------------------------------------------------------------
+
+    def test_offer_accept_complete_wrap_up_and_a_missed_offer(self):
+        m, p = self.protos.model, self.protos.agent
+        tenant = self.setup_tenant("life")
+        bob = self.desktop(tenant, "bob")
+        first = bob.next("state")
+        self.assertEqual(first.state.presence, m.PRESENCE_OFFLINE)
+        self.login(bob)
+        self.enqueue(tenant, "call-1")
+        offer_b = bob.next("offer").offer
+        self.assertEqual(offer_b.interaction_id, "call-1")
+        self.assertEqual(offer_b.queue_id, "support")
+        ann = self.desktop(tenant, "ann")
+        self.login(ann)
+        # bob does not answer: the offer times out, bob goes to aux not_responding...
+        gone = bob.next("offer_withdrawn").offer_withdrawn
+        self.assertEqual((gone.offer_id, gone.cause), (offer_b.offer_id, "timed_out"))
+        bob.state(m.PRESENCE_AUX, "not_responding")
+        # ...and the call goes to ann.
+        offer_a = ann.next("offer").offer
+        self.assertEqual(offer_a.interaction_id, "call-1")
+        # A stale offer cannot be accepted, nor someone else's.
+        stale = bob.ack(bob.send(accept_offer=p.AcceptOffer(offer_id=offer_b.offer_id)))
+        self.assertEqual(stale.reason, "NO_SUCH_OFFER", stale)
+        theirs = bob.ack(bob.send(accept_offer=p.AcceptOffer(offer_id=offer_a.offer_id)))
+        self.assertEqual(theirs.reason, "NOT_YOUR_OFFER", theirs)
+        ann.ok(accept_offer=p.AcceptOffer(offer_id=offer_a.offer_id))
+        self.assertEqual(ann.next("assignment").assignment.interaction_id, "call-1")
+        # bob cannot act on ann's call.
+        not_his = bob.ack(bob.send(complete=p.Complete(interaction_id="call-1")))
+        self.assertEqual(not_his.reason, "NOT_YOUR_INTERACTION", not_his)
+        rid = ann.send(complete=p.Complete(interaction_id="call-1", disposition="resolved"))
+        # The call ends at Complete; the agent's wrap-up follows.
+        closed = ann.next("interaction_closed").interaction_closed
+        self.assertEqual((closed.interaction_id, closed.reason), ("call-1", "completed"))
+        self.assertEqual(ann.next("wrap_up").wrap_up.interaction_id, "call-1")
+        self.assertEqual(ann.ack(rid).code, 0)
+        ann.ok(end_wrap_up=p.EndWrapUp(interaction_id="call-1", disposition="resolved"))
+        state = ann.next("state").state
+        self.assertEqual(state.presence, m.PRESENCE_AVAILABLE)
+        self.assertEqual(list(state.interactions), [])
+
+    def test_escalation_reaches_a_supervisor_who_joins(self):
+        m, p = self.protos.model, self.protos.agent
+        tenant = self.setup_tenant("esc")
+        sue = self.desktop(tenant, "sue", role="agent")
+        self.login(sue)
+        ann = self.desktop(tenant, "ann")
+        self.login(ann)
+        self.enqueue(tenant, "call-e")
+        ann.ok(accept_offer=p.AcceptOffer(offer_id=ann.next("offer").offer.offer_id))
+        ann.next("assignment")
+        ann.ok(escalate=p.Escalate(interaction_id="call-e", reason="caller_requested_manager"))
+        task = sue.next("offer").offer
+        self.assertEqual(task.escalated_from, "call-e")
+        principal = p.Principal(subject="sue", role="supervisor")
+        floor = h.wait_for("the escalation is on the floor", lambda: (
+            lambda f: f if f.escalations else None)(next(self.supervisor.WatchFloor(
+                p.WatchFloorRequest(tenant_id=tenant, principal=principal), timeout=5))))
+        self.assertEqual(floor.escalations[0].interaction_id, "call-e")
+        self.assertEqual(floor.escalations[0].agent_id, "ann")
+        # Only the supervisor it is offered to can join.
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.supervisor.JoinEscalation(p.JoinEscalationRequest(
+                tenant_id=tenant, principal=p.Principal(subject="bob", role="supervisor"),
+                task_id=floor.escalations[0].task_id), timeout=10)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.supervisor.JoinEscalation(p.JoinEscalationRequest(
+            tenant_id=tenant, principal=principal, task_id=floor.escalations[0].task_id),
+            timeout=10)
+        self.assertEqual(sue.next("assignment").assignment.interaction_id, task.interaction_id)
+        closed = ann.next("interaction_closed").interaction_closed
+        self.assertEqual((closed.interaction_id, closed.reason), ("call-e", "escalated"))
+
+    def test_warned_then_disconnected_caller_and_the_recovery_break(self):
+        m, p = self.protos.model, self.protos.agent
+        tenant = self.setup_tenant("abuse")
+        ann = self.desktop(tenant, "ann")
+        self.login(ann)
+        self.enqueue(tenant, "call-x")
+        ann.ok(accept_offer=p.AcceptOffer(offer_id=ann.next("offer").offer.offer_id))
+        ann.next("assignment")
+        rid = ann.send(request_disconnect=p.RequestDisconnect(interaction_id="call-x",
+                                                              category="racial_slur"))
+        # The policy's decision comes first, then the Ack.
+        decision = ann.next("decision").decision
+        self.assertEqual(decision.rule, "disconnect.not-warned")
+        denied = ann.ack(rid)
+        self.assertEqual(denied.reason, "DISCONNECT_DENIED", denied)
+        self.assertIn("Warn the caller first", denied.message)
+        ann.ok(warn_caller=p.WarnCaller(interaction_id="call-x", category="racial_slur"))
+        svc = self.protos.svc
+        h.wait_for("the warning is recorded", lambda: self.interactions.Get(
+            svc.GetInteractionRequest(tenant_id=tenant, interaction_id="call-x"),
+            timeout=5).interaction.warnings)
+        rid = ann.send(request_disconnect=p.RequestDisconnect(interaction_id="call-x",
+                                                              category="racial_slur"))
+        allowed = ann.next("decision").decision
+        self.assertEqual(allowed.rule, "disconnect.allowed")
+        self.assertEqual(ann.ack(rid).code, 0)
+        closed = ann.next("interaction_closed").interaction_closed
+        self.assertEqual((closed.interaction_id, closed.reason), ("call-x", "agent_disconnected"))
+        # The break starts when the agent's wrap-up of the call ends.
+        ann.next("wrap_up")
+        ann.ok(end_wrap_up=p.EndWrapUp(interaction_id="call-x", disposition="abusive"))
+        ann.state(m.PRESENCE_AUX, "recovery")
+        timer = ann.next("break_timer").break_timer  # with the state change, from one event
+        self.assertEqual(timer.reason, "recovery")
+        ann.state(m.PRESENCE_AVAILABLE, timeout=BREAK_SECONDS + 20)
+
+    def test_reconnect_resumes_and_a_second_connection_takes_over(self):
+        m, p = self.protos.model, self.protos.agent
+        tenant = self.setup_tenant("resume")
+        ann = self.desktop(tenant, "ann")
+        self.login(ann)
+        last = ann.last_event_id()
+        self.assertTrue(last)
+        ann.close()
+        # While the desktop is away (within the grace), an offer arrives.
+        self.enqueue(tenant, "call-r")
+        again = self.desktop(tenant, "ann", resume_after=last)
+        first = again.next("offer")  # what it missed comes first, not a fresh state
+        self.assertEqual(first.offer.interaction_id, "call-r")
+        self.assertNotIn("state", [e.WhichOneof("body") for e in again.seen[:-1]])
+        # A second connection takes over; the first is told so.
+        third = self.desktop(tenant, "ann")
+        third.next("state")
+        bye = again.next("goodbye").goodbye
+        self.assertEqual(bye.reason, "TAKEN_OVER")
+
+    def test_a_silent_desktop_goes_aux_disconnected(self):
+        m = self.protos.model
+        tenant = self.setup_tenant("silent")
+        bob = self.desktop(tenant, "bob")
+        self.login(bob)
+        bob.heartbeats = False
+        bye = bob.next("goodbye", timeout=GRACE_MS / 1000 + 15).goodbye
+        self.assertEqual(bye.reason, "HEARTBEAT_LOST")
+        watcher = self.desktop(tenant, "bob")
+        watcher.next("state", lambda e: e.state.presence == m.PRESENCE_AUX
+                      and e.state.reason == "disconnected", timeout=15)
+
+    def test_bad_input(self):
+        p = self.protos.agent
+        tenant = self.setup_tenant("bad")
+        cases = [
+            (p.DesktopRequest(hello=p.Hello(tenant_id=tenant, agent_id="nobody",
+                                            principal=p.Principal(subject="nobody"))),
+             grpc.StatusCode.NOT_FOUND, "NO_SUCH_AGENT"),
+            (p.DesktopRequest(hello=p.Hello(tenant_id=tenant, agent_id="ann",
+                                            principal=p.Principal(subject="bob"))),
+             grpc.StatusCode.PERMISSION_DENIED, "NOT_YOUR_DESKTOP"),
+            (p.DesktopRequest(heartbeat=p.Heartbeat()),
+             grpc.StatusCode.FAILED_PRECONDITION, "HELLO_FIRST"),
+            (p.DesktopRequest(hello=p.Hello(agent_id="ann", principal=p.Principal(subject="ann"))),
+             grpc.StatusCode.INVALID_ARGUMENT, "MISSING_FIELD"),
+        ]
+        stub = self.protos.agent_grpc.AgentDesktopStub(self.sup_channel)
+        for req, code, reason in cases:
+            with self.subTest(reason=reason):
+                with self.assertRaises(grpc.RpcError) as ctx:
+                    list(stub.Connect(iter([req]), timeout=10))
+                self.assertEqual(ctx.exception.code(), code, ctx.exception.details())
+                self.assertTrue(ctx.exception.details().startswith(reason),
+                                ctx.exception.details())
+        raw = self.sup_channel.stream_stream("/switchboard.agent.v1.AgentDesktop/Connect")
+        with self.assertRaises(grpc.RpcError) as ctx:
+            list(raw(iter([b"\xff\xff\xff"]), timeout=10))
+        self.assertIn(ctx.exception.code(), (grpc.StatusCode.INTERNAL,
+                                              grpc.StatusCode.INVALID_ARGUMENT,
+                                              grpc.StatusCode.FAILED_PRECONDITION))
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.supervisor.ForceState(p.ForceStateRequest(
+                tenant_id=tenant, principal=p.Principal(subject="ann", role="agent"),
+                agent_id="bob"), timeout=10)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+
+    def test_killing_a_replica_moves_its_desktop_to_another(self):
+        m, p = self.protos.model, self.protos.agent
+        tenant = self.setup_tenant("replicas")
+        second = self.stack.start_agent_state(["--heartbeat-grace-ms", str(GRACE_MS)])
+        proc, addr2, _ = self.stack.agent_states[second]
+        bob = self.desktop(tenant, "bob", addr=addr2)
+        self.login(bob)
+        last = bob.last_event_id()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        bob.ended.wait(15)
+        self.enqueue(tenant, "call-k")
+        moved = self.desktop(tenant, "bob", resume_after=last)
+        self.assertEqual(moved.next("offer").offer.interaction_id, "call-k")
+
+
+if __name__ == "__main__":
+    h.run_tests()
