@@ -356,6 +356,11 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
         if (check.ok()) return AskPolicyToDisconnect(id, r.request_disconnect());
         break;
       case av1::DesktopRequest::kRequestApproval:
+        if (!r.request_approval().interaction_id().empty()) {
+          check = CheckInteraction(r.request_approval().interaction_id());
+        }
+        if (check.ok()) return AskPolicyForApproval(id, r.request_approval());
+        break;
       case av1::DesktopRequest::kRecordVerification:
         check = absl::UnimplementedError(
             absl::StrCat("NOT_IMPLEMENTED: ", kind_, " is not served yet (docs/agent-state.md)"));
@@ -411,6 +416,87 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
       }
       svc->metrics_->Request("request_disconnect", status.ok() ? "ok" : ReasonOf(status));
       svc->hub_->PushTo(tenant, agent, AckEvent(request_id, status));
+    });
+  }
+
+  // Authority: the policy service decides; within the agent's limit the answer comes at once
+  // (approval_answered, approved by "policy"); above it, an approval task is routed to the
+  // supervisors' queue and a supervisor's AnswerApproval comes back as approval_answered.
+  void AskPolicyForApproval(const std::string& request_id, const av1::RequestApproval& r) {
+    if (svc_->policy_ == nullptr) {
+      return Ack(request_id, absl::FailedPreconditionError(
+                                 "NO_POLICY_SERVICE: this sb-agent-state has no --policy"));
+    }
+    if (r.action().empty()) return Ack(request_id, Invalid("MISSING_FIELD", "action: required"));
+    pv1::EvaluateRequest req;
+    req.set_tenant_id(tenant_);
+    req.set_kind("authority");
+    req.set_agent_id(agent_);
+    req.set_interaction_id(r.interaction_id());
+    req.set_request_id(absl::StrCat(agent_, "/", request_id));
+    auto& input = *req.mutable_input()->mutable_fields();
+    auto& request = *input["request"].mutable_struct_value()->mutable_fields();
+    request["action"].set_string_value(r.action());
+    request["amount"].set_number_value(r.amount());
+    (*input["agent"].mutable_struct_value()->mutable_fields())["tier"].set_string_value(r.tier());
+    AgentDesktopService* svc = svc_;
+    const std::string tenant = tenant_;
+    const std::string agent = agent_;
+    svc_->workers_.Run([svc, req, r, tenant, agent, request_id] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + svc->options_.policy_timeout);
+      pv1::EvaluateResponse resp;
+      const grpc::Status s = svc->policy_->Evaluate(&ctx, req, &resp);
+      absl::Status status;
+      std::string command_id;
+      if (!s.ok()) {
+        status = absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+      } else {
+        const pv1::PolicyDecision& d = resp.decision();
+        av1::DesktopEvent decision;
+        *decision.mutable_time() = TimeUtil::GetCurrentTime();
+        *decision.mutable_decision() = d;
+        svc->hub_->PushTo(tenant, agent, decision);
+        bool needs_approval = false;
+        for (const pv1::Obligation& o : d.obligations()) {
+          needs_approval = needs_approval || o.has_require_approval();
+        }
+        if (d.outcome() == pv1::OUTCOME_ALLOW) {
+          av1::DesktopEvent answer;
+          *answer.mutable_time() = TimeUtil::GetCurrentTime();
+          answer.mutable_approval_answered()->set_approval_id(d.decision_id());
+          answer.mutable_approval_answered()->set_approved(true);
+          answer.mutable_approval_answered()->set_supervisor("policy");
+          answer.mutable_approval_answered()->set_note(d.reason());
+          svc->hub_->PushTo(tenant, agent, answer);
+        } else if (needs_approval) {
+          rv1::RoutingCommand c;
+          c.set_tenant_id(tenant);
+          c.set_command_id(absl::StrCat("approval/", d.decision_id()));
+          rv1::Enqueue* e = c.mutable_enqueue();
+          const std::string approval_id = d.decision_id().substr(0, 16);
+          e->set_interaction_id(absl::StrCat("approval-", approval_id));
+          e->set_queue_id(svc->options_.approvals_queue);
+          auto& a = *e->mutable_attributes();
+          a[std::string(ProjectionOptions::kApprovalAttribute)] = approval_id;
+          a["requested_by"] = agent;
+          a["interaction_id"] = r.interaction_id();
+          a["action"] = r.action();
+          a["amount"] = absl::StrCat(r.amount());
+          a["reason"] = d.reason();
+          absl::StatusOr<routing::SentCommand> sent = svc->routing_->Send(std::move(c));
+          if (!sent.ok()) {
+            status = absl::UnavailableError(
+                absl::StrCat("ROUTING_UNAVAILABLE: ", std::string(sent.status().message())));
+          } else {
+            command_id = sent->command_id;
+          }
+        } else {
+          status = absl::FailedPreconditionError(absl::StrCat("NOT_ALLOWED: ", d.reason()));
+        }
+      }
+      svc->metrics_->Request("request_approval", status.ok() ? "ok" : ReasonOf(status));
+      svc->hub_->PushTo(tenant, agent, AckEvent(request_id, status, command_id));
     });
   }
 
@@ -601,8 +687,26 @@ grpc::Status SupervisorService::AnswerApproval(grpc::ServerContext* ctx,
                                                const av1::AnswerApprovalRequest* req,
                                                av1::AnswerApprovalResponse* resp) {
   if (grpc::Status s = CheckSupervisor(req->tenant_id(), req->principal()); !s.ok()) return s;
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "NOT_IMPLEMENTED: approvals are not served yet (docs/agent-state.md)");
+  absl::StatusOr<Projection::ApprovalTask> task = hub_->Read(
+      [&](const Projection& p) { return p.FindApproval(req->tenant_id(), req->approval_id()); });
+  if (!task.ok()) return ToGrpc(task.status());
+  if (!task->connected || task->connected_to != req->principal().subject()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("APPROVAL_NOT_ACCEPTED: accept approval '", req->approval_id(),
+                                     "' on your desktop first (it is ",
+                                     task->connected            ? "with " + task->connected_to
+                                     : task->offered_to.empty() ? std::string("queued")
+                                                                : "offered to " + task->offered_to,
+                                     ")"));
+  }
+  rv1::RoutingCommand c;
+  c.set_tenant_id(req->tenant_id());
+  c.mutable_complete()->set_agent_id(req->principal().subject());
+  c.mutable_complete()->set_interaction_id(task->task_id);
+  c.mutable_complete()->set_disposition(req->approved() ? "approved" : "denied");
+  spdlog::info("supervisor {} {} approval {} of {}", req->principal().subject(),
+               req->approved() ? "grants" : "refuses", req->approval_id(), task->requested_by);
+  return Send(std::move(c), nullptr);
 }
 
 grpc::Status SupervisorService::ForceState(grpc::ServerContext* ctx,

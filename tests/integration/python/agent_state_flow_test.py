@@ -145,6 +145,32 @@ def house_bundle(root):
                              "\n\n  escalation:")
 
 
+class AgentStateLifecycle(unittest.TestCase):
+    def test_sigterm_tells_desktops_to_reconnect_and_exits_zero(self):
+        protos = h.Protos(A.root)
+        m, p = protos.model, protos.agent
+        with h.Stack() as stack:
+            i = stack.start_agent_state()
+            proc, addr, _ = stack.agent_states[i]
+            routing = grpc.insecure_channel(stack.grpc_addr)
+            protos.svc_grpc.ConfigServiceStub(routing).ApplyConfig(protos.svc.ApplyConfigRequest(
+                tenant_id="life", agents=[m.AgentProfile(agent_id="ann")]), timeout=15)
+
+            class T:  # what Desktop needs of a test case
+                pass
+            t = T()
+            t.protos = protos
+            t.assertEqual = self.assertEqual
+            d = h.wait_for("a desktop connects", lambda: (
+                lambda x: x if x.next("state", timeout=5) else None)(
+                    Desktop(t, addr, "life", "ann")))
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(d.next("goodbye").goodbye.reason, "SHUTTING_DOWN")
+            self.assertEqual(proc.wait(timeout=20), 0, stack.logs())
+            d.close()
+            routing.close()
+
+
 class AgentStateFlow(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -337,6 +363,80 @@ class AgentStateFlow(unittest.TestCase):
         timer = ann.next("break_timer").break_timer  # with the state change, from one event
         self.assertEqual(timer.reason, "recovery")
         ann.state(m.PRESENCE_AVAILABLE, timeout=BREAK_SECONDS + 20)
+
+    def test_an_approval_goes_to_a_supervisor_and_the_answer_comes_back(self):
+        p = self.protos.agent
+        tenant = self.setup_tenant("approve")
+        sue = self.desktop(tenant, "sue")
+        self.login(sue)
+        ann = self.desktop(tenant, "ann")
+        self.login(ann)
+        # Within the agent's limit: approved by the policy at once.
+        rid = ann.send(request_approval=p.RequestApproval(action="credit", amount=20,
+                                                          tier="tier1"))
+        quick = ann.next("approval_answered").approval_answered
+        self.assertTrue(quick.approved)
+        self.assertEqual(quick.supervisor, "policy")
+        self.assertEqual(ann.ack(rid).code, 0)
+        # Above it: "approval required", a task for the supervisors.
+        rid = ann.send(request_approval=p.RequestApproval(action="credit", amount=120,
+                                                          tier="tier1", note="goodwill"))
+        decision = ann.next("decision").decision
+        self.assertEqual(decision.rule, "authority.default")
+        self.assertEqual(ann.ack(rid).code, 0)
+        task = sue.next("offer").offer
+        approval_id = task.attributes["approval_id"]
+        self.assertEqual(task.attributes["requested_by"], "ann")
+        self.assertEqual(task.attributes["action"], "credit")
+        principal = p.Principal(subject="sue", role="supervisor")
+        # Not before the supervisor took the task.
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.supervisor.AnswerApproval(p.AnswerApprovalRequest(
+                tenant_id=tenant, principal=principal, approval_id=approval_id, approved=True),
+                timeout=10)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertTrue(ctx.exception.details().startswith("APPROVAL_NOT_ACCEPTED"))
+        floor = next(self.supervisor.WatchFloor(p.WatchFloorRequest(
+            tenant_id=tenant, principal=principal), timeout=10))
+        self.assertEqual([a.approval_id for a in floor.approvals], [approval_id])
+        sue.ok(accept_offer=p.AcceptOffer(offer_id=task.offer_id))
+        sue.next("assignment")
+        h.wait_for("the supervisor can answer", lambda: self._answer(tenant, principal,
+                                                                       approval_id))
+        answer = ann.next("approval_answered").approval_answered
+        self.assertEqual(answer.approval_id, approval_id)
+        self.assertTrue(answer.approved)
+        self.assertEqual(answer.supervisor, "sue")
+
+    def _answer(self, tenant, principal, approval_id):
+        p = self.protos.agent
+        try:
+            self.supervisor.AnswerApproval(p.AnswerApprovalRequest(
+                tenant_id=tenant, principal=principal, approval_id=approval_id, approved=True),
+                timeout=10)
+            return True
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                return False  # the acceptance is not applied yet
+            raise
+
+    def test_metrics_pass_promtool(self):
+        import subprocess
+        import urllib.request
+        promtool = h.require_tool("promtool")
+        with urllib.request.urlopen(f"http://{self.stack.agent_states[0][2]}/metrics",
+                                    timeout=10) as r:
+            text = r.read().decode()
+        for name in ("switchboard_agent_state_desktops_connected",
+                     "switchboard_agent_state_agents",
+                     "switchboard_agent_state_offer_accept_seconds",
+                     "switchboard_agent_state_offers_missed_total",
+                     "switchboard_agent_state_escalation_join_seconds"):
+            self.assertIn(name, text)
+        out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual((out.stdout + out.stderr).strip(), "", out.stdout + out.stderr)
 
     def test_reconnect_resumes_and_a_second_connection_takes_over(self):
         m, p = self.protos.model, self.protos.agent
