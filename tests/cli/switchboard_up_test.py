@@ -22,7 +22,7 @@ import unittest
 BIN = sys.argv[1]
 ROOT = sys.argv[2]
 EXAMPLE = os.path.join(ROOT, "tools", "switchboard", "examples", "contact_center.yaml")
-CHILD_NAMES = ("sb-embedded-broker", "sb-routing", "sb-policy")
+CHILD_NAMES = ("sb-embedded-broker", "sb-routing", "sb-policy", "sb-agent-state")
 
 
 def run(*args, check=None, timeout=60, input=None):
@@ -127,6 +127,7 @@ class Up:
             "grpc": re.findall(r"routing\s+grpc=(\S+)", text),
             "metrics": re.findall(r"routing\s+grpc=\S+\s+metrics=(\S+)", text),
             "policy": re.findall(r"policy\s+grpc=(\S+)\s+metrics=(\S+)", text),
+            "desktops": re.findall(r"desktops\s+grpc=(\S+)\s+metrics=(\S+)", text),
             "text": text,
         }
         self.children = children_of(self.proc.pid)
@@ -179,10 +180,11 @@ class OperatorCommands(UpTestCase):
         self.assertIn("switchboard queues --server " + server, s["text"])
         self.assertEqual(sorted(os.path.basename((cmdline(pid) or "?").split()[0])
                                 for pid in up.children),
-                         ["sb-embedded-broker", "sb-policy", "sb-routing"])
+                         ["sb-agent-state", "sb-embedded-broker", "sb-policy", "sb-routing"])
         self.assertEqual(len(s["policy"]), 1, s["text"])
         self.assertRegex(s["policy"][0][0], r"^127\.0\.0\.1:\d+$")
         self.assertRegex(s["policy"][0][1], r"^http://127\.0\.0\.1:\d+/metrics$")
+        self.assertEqual(len(s["desktops"]), 1, s["text"])
         sv = ["--server", server]
 
         # The built-in example config is applied and visible as soon as up says so.
@@ -291,7 +293,7 @@ class Replicas(UpTestCase):
                         check=0)
                 self.assertIn("queue=support", p.stdout)
         self.assertEqual(up.stop(signal.SIGTERM), 0, up.output())
-        self.assertEqual(len(up.children), 4)  # broker, 2 routing replicas, sb-policy
+        self.assertEqual(len(up.children), 5)  # broker, 2 routing replicas, policy, agent-state
         self.assertNoLeftovers(up)
 
 

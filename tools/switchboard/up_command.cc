@@ -77,6 +77,9 @@ struct UpFlags {
   int policy_metrics_port = 9480;
   std::string policies;
   std::vector<std::string> policy_args;
+  int agent_state_port = 7090;
+  int agent_state_metrics_port = 9490;
+  std::vector<std::string> agent_state_args;
 };
 
 struct Replica {
@@ -118,6 +121,11 @@ class UpSession {
   int Fail(Outcome outcome, const std::string& waiting_for);
   // Stops the demo, the replicas, then the broker. True if every child exited cleanly.
   bool StopAll();
+  // Starts one service child (sb-policy, sb-agent-state) and waits for its `ready` line.
+  int StartService(const std::string& name, const std::string& path, std::vector<std::string> args,
+                   Replica* service, Clock::time_point deadline);
+  // SIGTERM, then waits; false if it had to be killed or did not exit cleanly.
+  bool StopService(Replica* service);
   std::vector<std::string> Servers() const;
   std::string ServerList() const { return absl::StrJoin(Servers(), ","); }
 
@@ -132,7 +140,8 @@ class UpSession {
   std::unique_ptr<ChildProcess> broker_;
   std::string bootstrap_;
   std::vector<Replica> replicas_;
-  Replica policy_;  // sb-policy (process null until started)
+  Replica policy_;       // sb-policy (process null until started)
+  Replica agent_state_;  // sb-agent-state (process null until started)
   pid_t process_group_ = 0;
 
   std::atomic<bool> demo_stop_{false};
@@ -189,6 +198,7 @@ void UpSession::PollOnce(milliseconds timeout) {
   if (broker_ != nullptr) children.push_back(broker_.get());
   for (Replica& r : replicas_) children.push_back(r.process.get());
   if (policy_.process != nullptr) children.push_back(policy_.process.get());
+  if (agent_state_.process != nullptr) children.push_back(agent_state_.process.get());
   bool all_have_exit_fd = true;
   for (ChildProcess* c : children) {
     if (c->stdout_fd() >= 0) fds.push_back({c->stdout_fd(), POLLIN, 0});
@@ -223,6 +233,7 @@ void UpSession::HandleLines(ChildProcess* child, const std::vector<std::string>&
     std::vector<Replica*> services;
     for (Replica& r : replicas_) services.push_back(&r);
     services.push_back(&policy_);
+    services.push_back(&agent_state_);
     for (Replica* r : services) {
       if (r->process.get() != child) continue;
       if (absl::StartsWith(line, "grpc=")) r->grpc = line.substr(5);
@@ -337,6 +348,10 @@ void UpSession::PrintSummary(const std::string& config_name,
                        policy_.metrics,
                        flags_.policies.empty() ? "built-in default bundle" : flags_.policies);
   }
+  if (agent_state_.process != nullptr) {
+    out += fmt::format("  desktops  grpc={}  metrics=http://{}/metrics  (sb-agent-state)\n",
+                       agent_state_.grpc, agent_state_.metrics);
+  }
   out += fmt::format("  config    {}: {} queues, {} agents (config version {})\n", config_name,
                      config.queues.size(), config.agents.size(), applied.config_version());
   out += fmt::format("  logs      {}/\n", dir_);
@@ -404,23 +419,11 @@ bool UpSession::StopAll() {
     }
   }
   bool clean = true;
-  // The policy service first (it sends routing commands), then routing (it leaves the consumer
-  // group and flushes to the broker), then the broker.
-  if (policy_.process != nullptr) {
-    if (!policy_.process->Exited()) {
-      policy_.process->Signal(SIGTERM);
-      if (!policy_.process->Stop(kStopGrace)) {
-        std::cerr << "warning: sb-policy did not stop within 10s of SIGTERM; killed it\n";
-        clean = false;
-      }
-    }
-    if (policy_.process.get() != died_ && !policy_.process->stopped_cleanly()) {
-      std::cerr << fmt::format("warning: sb-policy {} when stopped\n",
-                               policy_.process->DescribeExit());
-      clean = false;
-    }
-    policy_.process.reset();
-  }
+  // The services that send routing commands first (agent-state tells its desktops to reconnect,
+  // policy), then routing (it leaves the consumer group and flushes to the broker), then the
+  // broker.
+  clean = StopService(&agent_state_) && clean;
+  clean = StopService(&policy_) && clean;
   for (Replica& r : replicas_) r.process->Signal(SIGTERM);
   // Without a broker a replica cannot hand its partitions over, and nothing is left to save.
   const bool broker_gone = broker_ == nullptr || broker_->Exited();
@@ -461,6 +464,52 @@ bool UpSession::StopAll() {
   return clean;
 }
 
+int UpSession::StartService(const std::string& name, const std::string& path,
+                            std::vector<std::string> args, Replica* service,
+                            Clock::time_point deadline) {
+  std::cerr << "starting " << name << "...\n";
+  ChildProcess::Options options;
+  options.name = name;
+  options.path = path;
+  options.args = std::move(args);
+  options.log_path = fmt::format("{}/{}.log", dir_, name);
+  options.process_group = process_group_;
+  absl::StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(options);
+  if (!started.ok()) {
+    std::cerr << "error: " << started.status().message() << "\n";
+    return kExitFailure;
+  }
+  service->process = std::move(*started);
+  const Outcome outcome =
+      WaitFor(deadline, [&] { return service->ready && !service->grpc.empty(); });
+  if (outcome == Outcome::kDone) return kExitOk;
+  if (outcome == Outcome::kTimeout || outcome == Outcome::kChildDied) {
+    std::cerr << fmt::format("{} did not report ready; last lines of its log ({}):\n{}", name,
+                             service->process->log_path(), service->process->LogTail(15));
+  }
+  return Fail(outcome, "waiting for " + name + " to be ready");
+}
+
+bool UpSession::StopService(Replica* service) {
+  if (service->process == nullptr) return true;
+  bool clean = true;
+  const std::string name = service->process->name();
+  if (!service->process->Exited()) {
+    service->process->Signal(SIGTERM);
+    if (!service->process->Stop(kStopGrace)) {
+      std::cerr << fmt::format("warning: {} did not stop within 10s of SIGTERM; killed it\n", name);
+      clean = false;
+    }
+  }
+  if (service->process.get() != died_ && !service->process->stopped_cleanly()) {
+    std::cerr << fmt::format("warning: {} {} when stopped\n", name,
+                             service->process->DescribeExit());
+    clean = false;
+  }
+  service->process.reset();
+  return clean;
+}
+
 int UpSession::Start() {
   absl::StatusOr<std::string> broker_path =
       FindSiblingBinary("sb-embedded-broker", "tools/embedded_broker", SB_BROKER_BUILD_PATH);
@@ -468,7 +517,9 @@ int UpSession::Start() {
       FindSiblingBinary("sb-routing", "services/routing/service", SB_ROUTING_BUILD_PATH);
   absl::StatusOr<std::string> policy_path =
       FindSiblingBinary("sb-policy", "services/policy/service", SB_POLICY_BUILD_PATH);
-  for (const auto* path : {&broker_path, &routing_path, &policy_path}) {
+  absl::StatusOr<std::string> agent_state_path = FindSiblingBinary(
+      "sb-agent-state", "services/agent_state/service", SB_AGENT_STATE_BUILD_PATH);
+  for (const auto* path : {&broker_path, &routing_path, &policy_path, &agent_state_path}) {
     if (!path->ok()) {
       std::cerr << "error: " << path->status().message() << "\n";
       return kExitFailure;
@@ -561,41 +612,38 @@ int UpSession::Start() {
     return Fail(outcome, "waiting for sb-routing to be ready");
   }
 
-  // 3. The policy service, reading interaction facts from routing.
-  std::cerr << "starting sb-policy...\n";
-  ChildProcess::Options policy;
-  policy.name = "sb-policy";
-  policy.path = *policy_path;
+  // 3. The policy service (reading interaction facts from routing), then agent-state (deciding
+  // disconnects with policy).
   const bool free_ports = flags_.grpc_port == 0;
-  policy.args = {
-      "--bootstrap-file",
-      dir_ + "/bootstrap",
-      "--routing",
-      replicas_[0].grpc,
-      "--listen",
-      fmt::format("127.0.0.1:{}", free_ports ? 0 : flags_.policy_port),
-      "--metrics-listen",
-      fmt::format("127.0.0.1:{}", flags_.metrics_port == 0 ? 0 : flags_.policy_metrics_port)};
+  const auto port = [&](int fixed) { return fmt::format("127.0.0.1:{}", free_ports ? 0 : fixed); };
+  const auto metrics_port = [&](int fixed) {
+    return fmt::format("127.0.0.1:{}", flags_.metrics_port == 0 ? 0 : fixed);
+  };
+  std::vector<std::string> policy_args = {
+      "--bootstrap-file", dir_ + "/bootstrap",
+      "--routing",        replicas_[0].grpc,
+      "--listen",         port(flags_.policy_port),
+      "--metrics-listen", metrics_port(flags_.policy_metrics_port)};
   if (!flags_.policies.empty()) {
-    policy.args.push_back("--policies");
-    policy.args.push_back(flags_.policies);
+    policy_args.push_back("--policies");
+    policy_args.push_back(flags_.policies);
   }
-  policy.args.insert(policy.args.end(), flags_.policy_args.begin(), flags_.policy_args.end());
-  policy.log_path = dir_ + "/sb-policy.log";
-  policy.process_group = process_group_;
-  started = ChildProcess::Start(policy);
-  if (!started.ok()) {
-    std::cerr << "error: " << started.status().message() << "\n";
-    return kExitFailure;
+  policy_args.insert(policy_args.end(), flags_.policy_args.begin(), flags_.policy_args.end());
+  if (int code = StartService("sb-policy", *policy_path, policy_args, &policy_, start_deadline);
+      code != kExitOk) {
+    return code;
   }
-  policy_.process = std::move(*started);
-  outcome = WaitFor(start_deadline, [&] { return policy_.ready && !policy_.grpc.empty(); });
-  if (outcome != Outcome::kDone) {
-    if (outcome == Outcome::kTimeout || outcome == Outcome::kChildDied) {
-      std::cerr << fmt::format("sb-policy did not report ready; last lines of its log ({}):\n{}",
-                               policy_.process->log_path(), policy_.process->LogTail(15));
-    }
-    return Fail(outcome, "waiting for sb-policy to be ready");
+  std::vector<std::string> agent_state_args = {
+      "--bootstrap-file", dir_ + "/bootstrap",
+      "--policy",         policy_.grpc,
+      "--listen",         port(flags_.agent_state_port),
+      "--metrics-listen", metrics_port(flags_.agent_state_metrics_port)};
+  agent_state_args.insert(agent_state_args.end(), flags_.agent_state_args.begin(),
+                          flags_.agent_state_args.end());
+  if (int code = StartService("sb-agent-state", *agent_state_path, agent_state_args, &agent_state_,
+                              start_deadline);
+      code != kExitOk) {
+    return code;
   }
 
   // 4. The routing config.
@@ -673,8 +721,11 @@ int RunUp(const UpFlags& flags) {
     return kExitUsage;
   }
   // sb-policy's fixed ports must not fall in the replicas' ranges.
-  for (const auto& [name, port] : {std::pair{"--policy-port", flags.policy_port},
-                                   std::pair{"--policy-metrics-port", flags.policy_metrics_port}}) {
+  for (const auto& [name, port] :
+       {std::pair{"--policy-port", flags.policy_port},
+        std::pair{"--policy-metrics-port", flags.policy_metrics_port},
+        std::pair{"--agent-state-port", flags.agent_state_port},
+        std::pair{"--agent-state-metrics-port", flags.agent_state_metrics_port}}) {
     for (const int base : {flags.grpc_port, flags.metrics_port}) {
       if (base != 0 && port >= base && port < base + flags.replicas) {
         std::cerr << fmt::format(
@@ -684,9 +735,14 @@ int RunUp(const UpFlags& flags) {
       }
     }
   }
-  if (flags.policy_port == flags.policy_metrics_port) {
-    std::cerr << "error: --policy-port and --policy-metrics-port are the same port\n";
-    return kExitUsage;
+  {
+    const std::set<int> fixed = {flags.policy_port, flags.policy_metrics_port,
+                                 flags.agent_state_port, flags.agent_state_metrics_port};
+    if (fixed.size() != 4) {
+      std::cerr << "error: --policy-port, --policy-metrics-port, --agent-state-port and "
+                   "--agent-state-metrics-port must be four different ports\n";
+      return kExitUsage;
+    }
   }
 #if !SB_HAVE_TRAFFIC
   if (flags.demo) {
@@ -767,6 +823,19 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
                   "Directory of policy bundles for sb-policy (docs/policies.md); default: the "
                   "built-in default bundle")
       ->check(CLI::ExistingDirectory);
+  cmd->add_option("--agent-state-port", flags->agent_state_port,
+                  "gRPC port of sb-agent-state, where agent desktops and supervisors connect (a "
+                  "free one when --grpc-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option(
+         "--agent-state-metrics-port", flags->agent_state_metrics_port,
+         "Prometheus /metrics port of sb-agent-state (a free one when --metrics-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--agent-state-arg", flags->agent_state_args,
+                  "Extra argument for sb-agent-state, repeatable")
+      ->allow_extra_args(false);
   cmd->add_option("--policy-arg", flags->policy_args,
                   "Extra argument for sb-policy, repeatable, e.g. --policy-arg=--reflection")
       ->allow_extra_args(false);
@@ -777,7 +846,8 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
       "  switchboard up --replicas 2 --partitions 8      # then --server 127.0.0.1:7070,"
       "127.0.0.1:7071\n"
       "  switchboard up --duration 30                    # stops by itself (scripts, tests)\n"
-      "Binaries: sb-embedded-broker, sb-routing and sb-policy are looked up in $SB_BIN_DIR, next "
+      "Binaries: sb-embedded-broker, sb-routing, sb-policy and sb-agent-state are looked up in "
+      "$SB_BIN_DIR, next "
       "to this "
       "executable, in the build tree it came from, then on $PATH.\n"
       "Children's logs go to a temporary directory (printed); their stdout is read by up.\n"

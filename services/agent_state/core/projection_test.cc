@@ -173,6 +173,7 @@ TEST_F(ProjectionTest, LoginOfferAcceptCompleteWrapUpProduceTheAgentsStream) {
   EXPECT_EQ(State("a1").presence(), rv1::PRESENCE_OFFLINE);
 
   d.Advance(kSec);
+  const int64_t logged_in = d.now();
   const rt::Events login = Feed(d.Login("a1"));
   std::vector<av1::DesktopEvent> ev = TakeFor("a1");
   ASSERT_THAT(Describe(ev), ElementsAre("state:AVAILABLE"));
@@ -227,10 +228,22 @@ TEST_F(ProjectionTest, LoginOfferAcceptCompleteWrapUpProduceTheAgentsStream) {
   EXPECT_THAT(State("a1").interactions(), ElementsAre("i1"));  // in wrap-up
   EXPECT_TRUE(p.CheckInteraction(Tenant(), "a1", "i1").ok());  // EndWrapUp may name it
 
-  // End of wrap-up: no desktop event; the agent holds nothing any more.
+  // End of wrap-up: the presence does not change (available before and after), but a state tells
+  // the desktop that the agent holds nothing any more.
   d.Advance(5 * kSec);
-  Feed(d.EndWrapUp("a1", "i1"));
-  EXPECT_THAT(Take(), IsEmpty());
+  const rt::Events wrapped = Feed(d.EndWrapUp("a1", "i1"));
+  ASSERT_THAT(rt::Kinds(wrapped), ElementsAre("wrap_up_ended"));
+  ev = TakeFor("a1");
+  ASSERT_THAT(Describe(ev), ElementsAre("state:AVAILABLE"));
+  EXPECT_EQ(ev[0].event_id(), IdsOf(wrapped, RE::kWrapUpEnded)[0]);
+  EXPECT_EQ(rt::Ms(ev[0].time()), d.now());
+  EXPECT_EQ(ev[0].state().agent_id(), "a1");
+  EXPECT_EQ(ev[0].state().presence(), rv1::PRESENCE_AVAILABLE);
+  EXPECT_EQ(ev[0].state().reason(), "");
+  EXPECT_THAT(ev[0].state().interactions(), IsEmpty());
+  EXPECT_THAT(ev[0].state().offers(), IsEmpty());
+  EXPECT_EQ(rt::Ms(ev[0].state().since()), logged_in);  // time in state goes on
+  EXPECT_FALSE(ev[0].state().has_break_until());
   EXPECT_THAT(State("a1").interactions(), IsEmpty());
   EXPECT_EQ(p.CheckInteraction(Tenant(), "a1", "i1").code(), absl::StatusCode::kNotFound);
 
@@ -246,8 +259,27 @@ TEST_F(ProjectionTest, LoginOfferAcceptCompleteWrapUpProduceTheAgentsStream) {
   ASSERT_TRUE(all.has_value());
   EXPECT_THAT(Describe(*all),
               ElementsAre("offer:i1", "assignment:i1", "interaction_closed:i1/completed",
-                          "wrap_up:i1", "offer:i2"));
+                          "wrap_up:i1", "state:AVAILABLE", "offer:i2"));
   EXPECT_EQ(p.LastEventId(Tenant(), "a1"), (*all).back().event_id());
+}
+
+TEST_F(ProjectionTest, ForcedLogoutInWrapUpEndsItThenGoesOffline) {
+  AddAgent("a1", "red");
+  Connect("i1", "billing", "a1");  // billing has 30 s of wrap-up
+  Feed(d.Complete("a1", "i1"));
+  Take();
+  ASSERT_THAT(State("a1").interactions(), ElementsAre("i1"));
+
+  d.Advance(5 * kSec);
+  const rt::Events logout = Feed(d.Logout("a1", /*force=*/true));
+  ASSERT_THAT(rt::Kinds(logout), ElementsAre("wrap_up_ended", "agent_state_changed"));
+  auto ev = TakeFor("a1");
+  ASSERT_THAT(Describe(ev), ElementsAre("state:AVAILABLE", "state:OFFLINE"));
+  EXPECT_EQ(ev[0].event_id(), IdsOf(logout, RE::kWrapUpEnded)[0]);
+  EXPECT_THAT(ev[0].state().interactions(), IsEmpty());
+  EXPECT_EQ(ev[1].event_id(), IdsOf(logout, RE::kAgentStateChanged)[0]);
+  EXPECT_THAT(ev[1].state().interactions(), IsEmpty());
+  EXPECT_EQ(p.CheckInteraction(Tenant(), "a1", "i1").code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(ProjectionTest, CustomerHistoryKeepsTheNewestEndedInteractions) {
@@ -332,11 +364,14 @@ TEST_F(ProjectionTest, RecoveryBreakAfterADisconnectStartsATimerAndEndsAvailable
   d.Advance(kMin);
   Take();
   Feed(d.Disconnect("a1", "i1", "racial_slur", "pd-1"));
-  EXPECT_THAT(Describe(TakeFor("a1")),
-              ElementsAre("interaction_closed:i1/agent_disconnected", "wrap_up:i1"));
+  // Support has no wrap-up: it ends at once, and the state shows a1 free.
+  auto ev = TakeFor("a1");
+  ASSERT_THAT(Describe(ev), ElementsAre("interaction_closed:i1/agent_disconnected", "wrap_up:i1",
+                                        "state:AVAILABLE"));
+  EXPECT_THAT(ev[2].state().interactions(), IsEmpty());
 
   const rt::Events brk = Feed(d.RecoveryBreak("a1", 5 * kMin));
-  auto ev = TakeFor("a1");
+  ev = TakeFor("a1");
   ASSERT_THAT(Describe(ev), ElementsAre("state:AUX/recovery", "break_timer:recovery"));
   // Two desktop events from one routing event: the second id gets "#2".
   ASSERT_EQ(brk.size(), 1u);
@@ -372,13 +407,25 @@ TEST_F(ProjectionTest, RecoveryBreakRequestedDuringWrapUpStartsWhenTheWrapUpEnds
   EXPECT_EQ(rt::Ms(ev[0].state().since()), login);
   EXPECT_FALSE(ev[0].state().has_break_until());
 
+  // Routing ends the wrap-up (WrapUpEnded), then starts the pending break (AgentStateChanged):
+  // first a state with nothing held and the presence not yet changed, then the break and its
+  // timer.
   d.Advance(4 * kSec);
   const rt::Events ended = Feed(d.EndWrapUp("a1", "i1"));
+  ASSERT_THAT(rt::Kinds(ended), ElementsAre("wrap_up_ended", "agent_state_changed"));
   ev = TakeFor("a1");
-  ASSERT_THAT(Describe(ev), ElementsAre("state:AUX/recovery", "break_timer:recovery"));
-  EXPECT_EQ(ev[0].event_id(), IdsOf(ended, RE::kAgentStateChanged)[0]);
-  EXPECT_EQ(ev[1].event_id(), IdsOf(ended, RE::kAgentStateChanged)[0] + "#2");
-  EXPECT_EQ(rt::Ms(ev[1].break_timer().until()), d.now() + 2 * kMin);
+  ASSERT_THAT(Describe(ev),
+              ElementsAre("state:AVAILABLE", "state:AUX/recovery", "break_timer:recovery"));
+  EXPECT_EQ(ev[0].event_id(), IdsOf(ended, RE::kWrapUpEnded)[0]);
+  EXPECT_THAT(ev[0].state().interactions(), IsEmpty());
+  EXPECT_EQ(rt::Ms(ev[0].state().since()), login);
+  EXPECT_FALSE(ev[0].state().has_break_until());
+  EXPECT_EQ(ev[1].event_id(), IdsOf(ended, RE::kAgentStateChanged)[0]);
+  EXPECT_EQ(ev[2].event_id(), IdsOf(ended, RE::kAgentStateChanged)[0] + "#2");
+  EXPECT_THAT(ev[1].state().interactions(), IsEmpty());
+  EXPECT_EQ(rt::Ms(ev[1].state().since()), d.now());
+  EXPECT_EQ(rt::Ms(ev[1].state().break_until()), d.now() + 2 * kMin);
+  EXPECT_EQ(rt::Ms(ev[2].break_timer().until()), d.now() + 2 * kMin);
 
   Feed(d.TickAfter(2 * kMin));
   EXPECT_THAT(Describe(TakeFor("a1")), ElementsAre("state:AVAILABLE"));
@@ -396,17 +443,22 @@ TEST_F(ProjectionTest, TransferClosesTheInteractionForTheTransferringAgent) {
   Feed(d.AcceptOf("i1"));
   Take();
 
+  // a1's wrap-up (support: none) ends at once, before i1 enters billing and is offered to a2.
   const rt::Events tr = Feed(d.Transfer("a1", "i1", "billing"));
   std::vector<DesktopOutput> o = Take();
-  ASSERT_EQ(o.size(), 3u);
+  ASSERT_EQ(o.size(), 4u);
   EXPECT_EQ(o[0].agent_id, "a1");
   EXPECT_EQ(Describe(o[0].event), "interaction_closed:i1/transferred");
   EXPECT_EQ(o[0].event.event_id(), IdsOf(tr, RE::kInteractionTransferred)[0]);
   EXPECT_EQ(o[1].agent_id, "a1");
   EXPECT_EQ(Describe(o[1].event), "wrap_up:i1");
-  EXPECT_EQ(o[2].agent_id, "a2");
-  EXPECT_EQ(Describe(o[2].event), "offer:i1");
-  EXPECT_EQ(o[2].event.offer().queue_id(), "billing");
+  EXPECT_EQ(o[2].agent_id, "a1");
+  EXPECT_EQ(Describe(o[2].event), "state:AVAILABLE");
+  EXPECT_EQ(o[2].event.event_id(), IdsOf(tr, RE::kWrapUpEnded)[0]);
+  EXPECT_THAT(o[2].event.state().interactions(), IsEmpty());
+  EXPECT_EQ(o[3].agent_id, "a2");
+  EXPECT_EQ(Describe(o[3].event), "offer:i1");
+  EXPECT_EQ(o[3].event.offer().queue_id(), "billing");
 
   // a1's wrap-up (support: none) is over; i1 is offered to a2, so it is not a1's.
   EXPECT_THAT(State("a1").interactions(), IsEmpty());
@@ -459,13 +511,14 @@ TEST_F(ProjectionTest, WarmEscalationIsPendingUntilJoinedThenReleasesTheAgentOnc
   EXPECT_EQ(found->offered_to, "s1");
   EXPECT_EQ(found->offer_id, rt::OfferOf(back, task)->offer_id());
 
-  // s1 joins: s1 gets the assignment; a1 gets one interaction_closed, then its wrap-up.
+  // s1 joins: s1 gets the assignment; a1 gets one interaction_closed, then its wrap-up, which
+  // (support: none) ends at once: a state with nothing held.
   const rt::Events joined = Feed(d.Accept("s1", found->offer_id));
   ASSERT_THAT(rt::Kinds(joined),
               ElementsAre("offer_accepted", "interaction_connected", "escalation_joined",
                           "interaction_ended", "wrap_up_started", "wrap_up_ended"));
   std::vector<DesktopOutput> o = Take();
-  ASSERT_EQ(o.size(), 3u);
+  ASSERT_EQ(o.size(), 4u);
   EXPECT_EQ(o[0].agent_id, "s1");
   EXPECT_EQ(Describe(o[0].event), "assignment:" + task);
   EXPECT_EQ(o[1].agent_id, "a1");
@@ -473,6 +526,10 @@ TEST_F(ProjectionTest, WarmEscalationIsPendingUntilJoinedThenReleasesTheAgentOnc
   EXPECT_EQ(o[1].event.event_id(), IdsOf(joined, RE::kEscalationJoined)[0]);
   EXPECT_EQ(o[2].agent_id, "a1");
   EXPECT_EQ(Describe(o[2].event), "wrap_up:i1");
+  EXPECT_EQ(o[3].agent_id, "a1");
+  EXPECT_EQ(Describe(o[3].event), "state:AVAILABLE");
+  EXPECT_EQ(o[3].event.event_id(), IdsOf(joined, RE::kWrapUpEnded)[0]);
+  EXPECT_THAT(o[3].event.state().interactions(), IsEmpty());
 
   floor = p.FloorOf(Tenant(), {}, d.now());
   EXPECT_EQ(floor.escalations_size(), 0);
@@ -503,8 +560,12 @@ TEST_F(ProjectionTest, ColdEscalationClosesTheInteractionAtOnce) {
   Take();
   const rt::Events esc = Feed(d.Escalate("a1", "i1", "manager", /*cold=*/true));
   const std::string task = esc[0].escalation_created().task_id();
-  EXPECT_THAT(Describe(TakeFor("a1")),
-              ElementsAre("interaction_closed:i1/escalated", "wrap_up:i1"));
+  // Support has no wrap-up: it ends at once.
+  auto ev = TakeFor("a1");
+  ASSERT_THAT(Describe(ev),
+              ElementsAre("interaction_closed:i1/escalated", "wrap_up:i1", "state:AVAILABLE"));
+  EXPECT_EQ(ev[2].event_id(), IdsOf(esc, RE::kWrapUpEnded)[0]);
+  EXPECT_THAT(ev[2].state().interactions(), IsEmpty());
   EXPECT_EQ(p.FloorOf(Tenant(), {}, d.now()).escalations_size(), 1);
 
   Feed(d.Available("s1"));
@@ -596,7 +657,7 @@ TEST_F(ApprovalTest, ApprovalTaskIsListedUntilAnsweredAndTheAnswerGoesToTheReque
 
   const rt::Events done = Feed(d.Complete("s1", "task-ap1", "approved"));
   std::vector<DesktopOutput> o = Take();
-  ASSERT_EQ(o.size(), 3u);
+  ASSERT_EQ(o.size(), 4u);
   EXPECT_EQ(o[0].agent_id, "s1");
   EXPECT_EQ(Describe(o[0].event), "interaction_closed:task-ap1/completed");
   EXPECT_EQ(o[1].agent_id, "a1");
@@ -605,6 +666,11 @@ TEST_F(ApprovalTest, ApprovalTaskIsListedUntilAnsweredAndTheAnswerGoesToTheReque
   EXPECT_EQ(o[1].event.event_id(), IdsOf(done, RE::kInteractionEnded)[0]);
   EXPECT_EQ(o[2].agent_id, "s1");
   EXPECT_EQ(Describe(o[2].event), "wrap_up:task-ap1");
+  // The approvals queue has no wrap-up: it ends at once, and s1 holds nothing any more.
+  EXPECT_EQ(o[3].agent_id, "s1");
+  EXPECT_EQ(Describe(o[3].event), "state:AVAILABLE");
+  EXPECT_EQ(o[3].event.event_id(), IdsOf(done, RE::kWrapUpEnded)[0]);
+  EXPECT_THAT(o[3].event.state().interactions(), IsEmpty());
 
   EXPECT_EQ(p.FindApproval(Tenant(), "ap1").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(p.FloorOf(Tenant(), {}, d.now()).approvals_size(), 0);
@@ -751,10 +817,14 @@ TEST_F(ProjectionTest, EventsAfterResumesWithinTheRetainedWindow) {
     Connect(id, "support", "a1");
     Feed(d.Complete("a1", id));
   }
-  // a1's stream: state, then for each: offer, assignment, interaction_closed, wrap_up.
+  // a1's stream: state, then for each: offer, assignment, interaction_closed, wrap_up, state (the
+  // wrap-up, none in support, ends at once).
   const auto full = p.EventsAfter(Tenant(), "a1", TakeFor("a1").front().event_id());
   ASSERT_TRUE(full.has_value());
-  ASSERT_EQ(full->size(), 8u);
+  ASSERT_THAT(Describe(*full),
+              ElementsAre("offer:r1", "assignment:r1", "interaction_closed:r1/completed",
+                          "wrap_up:r1", "state:AVAILABLE", "offer:r2", "assignment:r2",
+                          "interaction_closed:r2/completed", "wrap_up:r2", "state:AVAILABLE"));
 
   // A projection that retains 3 (fed by replay, without output).
   ProjectionOptions o;
@@ -766,14 +836,14 @@ TEST_F(ProjectionTest, EventsAfterResumesWithinTheRetainedWindow) {
   auto after = small.EventsAfter(Tenant(), "a1", last);
   ASSERT_TRUE(after.has_value());
   EXPECT_THAT(*after, IsEmpty());
-  // Retained: [5] assignment r2, [6] interaction_closed r2, [7] wrap_up r2.
-  after = small.EventsAfter(Tenant(), "a1", (*full)[5].event_id());
+  // Retained: [7] interaction_closed r2, [8] wrap_up r2, [9] state.
+  after = small.EventsAfter(Tenant(), "a1", (*full)[7].event_id());
   ASSERT_TRUE(after.has_value());
-  EXPECT_THAT(Describe(*after), ElementsAre("interaction_closed:r2/completed", "wrap_up:r2"));
-  EXPECT_FALSE(small.EventsAfter(Tenant(), "a1", (*full)[4].event_id()).has_value());  // fell out
-  after = small.EventsAfter(Tenant(), "a1", (*full)[6].event_id());
+  EXPECT_THAT(Describe(*after), ElementsAre("wrap_up:r2", "state:AVAILABLE"));
+  EXPECT_FALSE(small.EventsAfter(Tenant(), "a1", (*full)[6].event_id()).has_value());  // fell out
+  after = small.EventsAfter(Tenant(), "a1", (*full)[8].event_id());
   ASSERT_TRUE(after.has_value());
-  EXPECT_THAT(Describe(*after), ElementsAre("wrap_up:r2"));
+  EXPECT_THAT(Describe(*after), ElementsAre("state:AVAILABLE"));
   EXPECT_FALSE(small.EventsAfter(Tenant(), "a1", (*full)[0].event_id()).has_value());  // fell out
   EXPECT_FALSE(small.EventsAfter(Tenant(), "a1", "9/9/9").has_value());
   EXPECT_FALSE(small.EventsAfter(Tenant(), "a1", "").has_value());
@@ -893,7 +963,8 @@ TEST_F(ProjectionTest, AgentsByPresenceCountsEveryTenant) {
 // Determinism
 
 TEST_F(ProjectionTest, SameEventsGiveTheSameDesktopEventsEvenWhenDeliveredTwice) {
-  // A busy little floor: offers, a timeout, a rejection, a transfer, an escalation, a break.
+  // A busy little floor: offers, a timeout, a rejection, a transfer, an escalation, a break, and
+  // wrap-ups that end at once (support) or by their timeout (billing, before a pending break).
   AddAgent("a1", "red");
   AddAgent("a2", "blue");
   AddAgent("s1", "red", /*supervisor=*/true);
@@ -940,6 +1011,26 @@ TEST_F(ProjectionTest, SameEventsGiveTheSameDesktopEventsEvenWhenDeliveredTwice)
   for (const auto& o : out_once) {
     EXPECT_TRUE(ids.emplace(o.agent_id, o.event.event_id()).second) << o.event.event_id();
   }
+  // Every wrap-up end told its agent, with one state that no longer holds the interaction.
+  int wrap_ups_ended = 0;
+  int timed_out = 0;
+  for (const RE& e : routed) {
+    if (e.body_case() != RE::kWrapUpEnded) continue;
+    const rv1::WrapUpEnded& w = e.wrap_up_ended();
+    ++wrap_ups_ended;
+    if (w.timed_out()) ++timed_out;
+    int states = 0;
+    for (const auto& o : out_once) {
+      if (o.agent_id != w.agent_id() || o.event.event_id() != e.event_id()) continue;
+      ++states;
+      ASSERT_TRUE(o.event.has_state()) << e.ShortDebugString();
+      EXPECT_THAT(o.event.state().interactions(),
+                  ::testing::Not(::testing::Contains(w.interaction_id())));
+    }
+    EXPECT_EQ(states, 1) << e.ShortDebugString();
+  }
+  EXPECT_GE(wrap_ups_ended, 2);
+  EXPECT_EQ(timed_out, 1);
 }
 
 }  // namespace
