@@ -25,6 +25,7 @@
 #include "common/process/child_process.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/time_util.h"
+#include "loadgen/binaries.h"
 #include "loadgen/traffic.h"
 #include "routing/client/routing_client.h"
 #include "switchboard/routing/v1/routing_service.grpc.pb.h"
@@ -67,13 +68,6 @@ struct Flags {
 };
 
 // Where sibling binaries are: $SB_BIN_DIR/<name> if set, else the path CMake compiled in.
-std::string BinaryPath(const std::string& name, const char* built) {
-  if (const char* dir = std::getenv("SB_BIN_DIR"); dir != nullptr && *dir != '\0') {
-    return (std::filesystem::path(dir) / name).string();
-  }
-  return built;
-}
-
 // `count` tenant ids "<prefix>-<k>", spread round-robin over the partitions (murmur2, as the
 // routing client places them), so the load spreads over partitions and replicas.
 std::vector<std::string> PickTenants(const std::string& prefix, int count, int32_t partitions) {

@@ -20,6 +20,7 @@
 #include "common/process/child_process.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/json_util.h"
+#include "loadgen/binaries.h"
 #include "loadgen/latency_histogram.h"
 #include "switchboard/policy/v1/policy.grpc.pb.h"
 
@@ -40,13 +41,6 @@ struct Flags {
   bool quiet = false;
   std::string log_dir;
 };
-
-std::string BinaryPath(const std::string& name, const char* built) {
-  if (const char* dir = std::getenv("SB_BIN_DIR"); dir != nullptr && *dir != '\0') {
-    return (std::filesystem::path(dir) / name).string();
-  }
-  return built;
-}
 
 // A mix of requests over the six kinds, decided by the default bundle, none with routing
 // obligations (so a recorded run measures deciding + recording, not routing).

@@ -131,6 +131,9 @@ struct Feed::State {
 absl::StatusOr<std::unique_ptr<Feed>> Feed::Start(const kafka_io::KafkaConfig& kafka, Hub* hub) {
   kafka_io::ConsumerOptions co;
   co.kafka = kafka;
+  // Desktops wait for these events: a broker with nothing new answers a fetch after this long,
+  // not librdkafka's default 500 ms (which the embedded broker always waits out). As sb-routing.
+  co.kafka.overrides.insert(co.kafka.overrides.begin(), {"fetch.wait.max.ms", "10"});
   auto consumer = kafka_io::Consumer::Create(co);
   if (!consumer.ok()) return consumer.status();
   kafka_io::ProducerOptions po;
