@@ -357,7 +357,7 @@ void AddInteractionCommands(CLI::App& app, int* exit_code) {
       "Output: TIME  KIND  key=value... Kinds: queued, step_changed, offer_created, "
       "offer_accepted, offer_rejected, offer_timed_out, offer_rescinded, connected, "
       "wrap_up_started, wrap_up_ended, overflowed, transferred, escalation_created, "
-      "escalation_joined, caller_warned, ended, rejected.\n"
+      "escalation_joined, caller_warned, verification, ended, rejected.\n"
       "Exit status: 0 the --until event came; 1 the interaction ended before it, no event came "
       "within --timeout, or the service failed (error: CODE: message); 2 bad usage.");
   watch->callback([wflags, exit_code] {

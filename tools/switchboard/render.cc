@@ -333,6 +333,8 @@ std::string_view EventKind(const v1::RoutingEvent& event) {
       return "escalation_joined";
     case v1::RoutingEvent::kCallerWarned:
       return "caller_warned";
+    case v1::RoutingEvent::kVerificationRecorded:
+      return "verification";
     case v1::RoutingEvent::BODY_NOT_SET:
       return "";
   }
@@ -435,6 +437,18 @@ std::string FormatEvent(const v1::RoutingEvent& event) {
       const v1::CallerWarned& e = event.caller_warned();
       detail =
           fmt::format("agent={} category={} warnings={}", e.agent_id(), e.category(), e.warnings());
+      break;
+    }
+    case v1::RoutingEvent::kVerificationRecorded: {
+      const v1::VerificationRecorded& e = event.verification_recorded();
+      detail = "agent=" + e.agent_id();
+      if (!e.factor().empty()) {
+        detail += fmt::format(" factor={} passed={}", e.factor(), e.passed() ? "true" : "false");
+      }
+      detail +=
+          fmt::format(" factors_passed={} failed_attempts={} verified={}",
+                      e.factors_passed().empty() ? "-" : absl::StrJoin(e.factors_passed(), ","),
+                      e.failed_attempts(), e.verified() ? "true" : "false");
       break;
     }
     default: {

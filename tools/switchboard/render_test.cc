@@ -131,6 +131,26 @@ TEST(FormatEvent, OneReadableLinePerKind) {
   warned.mutable_caller_warned()->set_warnings(2);
   EXPECT_EQ(EventKind(warned), "caller_warned");
   EXPECT_EQ(FormatEvent(warned), "caller_warned   agent=ann category=racial_slur warnings=2");
+
+  v1::RoutingEvent verification;
+  auto* v = verification.mutable_verification_recorded();
+  v->set_interaction_id("call-1");
+  v->set_agent_id("ann");
+  v->set_factor("postcode");
+  v->set_passed(true);
+  v->add_factors_passed("date_of_birth");
+  v->add_factors_passed("postcode");
+  v->set_failed_attempts(1);
+  EXPECT_EQ(EventKind(verification), "verification");
+  EXPECT_EQ(FormatEvent(verification),
+            "verification    agent=ann factor=postcode passed=true "
+            "factors_passed=date_of_birth,postcode failed_attempts=1 verified=false");
+  // The policy service's verdict, without a factor.
+  v1::RoutingEvent verdict;
+  verdict.mutable_verification_recorded()->set_agent_id("ann");
+  verdict.mutable_verification_recorded()->set_verified(true);
+  EXPECT_EQ(FormatEvent(verdict),
+            "verification    agent=ann factors_passed=- failed_attempts=0 verified=true");
 }
 
 TEST(JsonString, QuotesAndEscapes) {

@@ -82,6 +82,10 @@ struct Projection::Impl {
     std::string escalated_from;  // for an escalation task
     // The agent an EscalationJoined released: the original's InteractionEnded closes nothing more.
     std::string released_agent;
+    // Identity verification so far (VerificationRecorded).
+    std::vector<std::string> verified_factors;
+    int32_t failed_verifications = 0;
+    bool verified = false;
   };
 
   struct PendingOffer {
@@ -331,7 +335,14 @@ struct Projection::Impl {
         *d->mutable_expires_at() = o.expires_at();
         d->set_waited_ms(Ms(o.waited()));
         *d->mutable_attributes() = o.attributes();
-        d->set_verified(Attr(o.attributes(), "verified") == "true");
+        // Verified on this interaction, or on the one an escalation task escalates.
+        bool verified = in.verified || Attr(o.attributes(), "verified") == "true";
+        if (const Interaction* from =
+                in.escalated_from.empty() ? nullptr : FindInteraction(t, in.escalated_from);
+            from != nullptr) {
+          verified = verified || from->verified;
+        }
+        d->set_verified(verified);
         const std::string& customer = Attr(o.attributes(), "customer");
         if (!customer.empty()) {
           auto h = t.customers.find(customer);
@@ -382,6 +393,15 @@ struct Projection::Impl {
         e.mutable_wrap_up()->set_interaction_id(w.interaction_id());
         *e.mutable_wrap_up()->mutable_deadline() = w.deadline();
         Emit(c, w.agent_id(), std::move(e));
+        return true;
+      }
+      case rv1::RoutingEvent::kVerificationRecorded: {
+        const rv1::VerificationRecorded& v = ev.verification_recorded();
+        if (Interaction* in = FindInteraction(t, v.interaction_id()); in != nullptr) {
+          in->verified_factors.assign(v.factors_passed().begin(), v.factors_passed().end());
+          in->failed_verifications = v.failed_attempts();
+          in->verified = v.verified();
+        }
         return true;
       }
       case rv1::RoutingEvent::kWrapUpEnded: {
@@ -547,6 +567,19 @@ std::optional<std::vector<av1::DesktopEvent>> Projection::EventsAfter(
       return std::vector<av1::DesktopEvent>(it.base(), a->log.end());
   }
   return std::nullopt;
+}
+
+Projection::Verification Projection::VerificationOf(std::string_view tenant,
+                                                    std::string_view interaction_id) const {
+  Verification out;
+  const Impl::Tenant* t = impl_->FindTenant(tenant);
+  if (t == nullptr) return out;
+  auto it = t->interactions.find(interaction_id);
+  if (it == t->interactions.end()) return out;
+  out.factors = it->second.verified_factors;
+  out.failed_attempts = it->second.failed_verifications;
+  out.verified = it->second.verified;
+  return out;
 }
 
 std::string Projection::LastEventId(std::string_view tenant, std::string_view agent) const {

@@ -71,7 +71,8 @@ class Projection {
   //   AgentStateChanged -> state (an AgentState); plus break_timer when it starts a recovery break.
   //     AgentState.since is the time of the event that last changed presence or reason (one that
   //     only announces a pending break changes neither).
-  //   OfferCreated -> offer (with waited, attributes, verified = attributes["verified"] == "true",
+  //   OfferCreated -> offer (with waited, attributes, verified = recorded verified on the
+  //     interaction or the one it escalates, or attributes["verified"] == "true",
   //     previous_interactions of attributes["customer"] (newest first; escalation and approval
   //     tasks are not counted), escalated_from)
   //   OfferRejected/OfferTimedOut/OfferRescinded -> offer_withdrawn (cause rejected/timed_out/
@@ -100,6 +101,15 @@ class Projection {
   std::optional<std::vector<av1::DesktopEvent>> EventsAfter(std::string_view tenant,
                                                             std::string_view agent,
                                                             std::string_view after_event_id) const;
+  // The caller's identity verification on an interaction so far (VerificationRecorded): the
+  // factors passed, the failed attempts, whether verified. Empty for an unknown interaction.
+  struct Verification {
+    std::vector<std::string> factors;
+    int32_t failed_attempts = 0;
+    bool verified = false;
+  };
+  Verification VerificationOf(std::string_view tenant, std::string_view interaction_id) const;
+
   // The id of the agent's newest retained desktop event ("" if none).
   std::string LastEventId(std::string_view tenant, std::string_view agent) const;
 

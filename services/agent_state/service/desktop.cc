@@ -1,5 +1,7 @@
 #include "agent_state/service/desktop.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/client_context.h"
@@ -362,8 +364,12 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
         if (check.ok()) return AskPolicyForApproval(id, r.request_approval());
         break;
       case av1::DesktopRequest::kRecordVerification:
-        check = absl::UnimplementedError(
-            absl::StrCat("NOT_IMPLEMENTED: ", kind_, " is not served yet (docs/agent-state.md)"));
+        check = CheckInteraction(r.record_verification().interaction_id());
+        if (check.ok() && (r.record_verification().factor().empty() ||
+                           r.record_verification().factor().size() > 64)) {
+          check = Invalid("MISSING_FIELD", "factor: required (1-64 bytes), e.g. date_of_birth");
+        }
+        if (check.ok()) return RecordVerification(id, r.record_verification());
         break;
       case av1::DesktopRequest::BODY_NOT_SET:
         check = Invalid("MISSING_BODY", "the request has no body");
@@ -496,6 +502,80 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
         }
       }
       svc->metrics_->Request("request_approval", status.ok() ? "ok" : ReasonOf(status));
+      svc->hub_->PushTo(tenant, agent, AckEvent(request_id, status, command_id));
+    });
+  }
+
+  // Identity verification: routing records the step on the interaction (so it survives
+  // transfers and escalations); the policy service then says whether the caller is verified for
+  // the queue (its decision comes on the stream), and a "verified" is recorded in routing too.
+  void RecordVerification(const std::string& request_id, const av1::RecordVerification& r) {
+    const Projection::Verification before = svc_->hub_->Read(
+        [&](const Projection& p) { return p.VerificationOf(tenant_, r.interaction_id()); });
+    AgentDesktopService* svc = svc_;
+    const std::string tenant = tenant_;
+    const std::string agent = agent_;
+    svc_->workers_.Run([svc, r, before, tenant, agent, request_id] {
+      auto record = [&](const std::string& factor, bool passed, bool verified) {
+        rv1::RoutingCommand c;
+        c.set_tenant_id(tenant);
+        rv1::RecordVerification* v = c.mutable_record_verification();
+        v->set_agent_id(agent);
+        v->set_interaction_id(r.interaction_id());
+        v->set_factor(factor);
+        v->set_passed(passed);
+        v->set_verified(verified);
+        return svc->routing_->Send(std::move(c));
+      };
+      absl::Status status;
+      std::string command_id;
+      absl::StatusOr<routing::SentCommand> sent = record(r.factor(), r.passed(), false);
+      if (!sent.ok()) {
+        status = absl::UnavailableError(
+            absl::StrCat("ROUTING_UNAVAILABLE: ", std::string(sent.status().message())));
+      } else {
+        command_id = sent->command_id;
+      }
+      if (status.ok() && svc->policy_ != nullptr) {
+        // The facts after this step (routing may not have applied it yet).
+        std::vector<std::string> factors = before.factors;
+        if (r.passed() && std::find(factors.begin(), factors.end(), r.factor()) == factors.end()) {
+          factors.push_back(r.factor());
+        }
+        const int failed = before.failed_attempts + (r.passed() ? 0 : 1);
+        pv1::EvaluateRequest req;
+        req.set_tenant_id(tenant);
+        req.set_kind("verification");
+        req.set_agent_id(agent);
+        req.set_interaction_id(r.interaction_id());
+        req.set_request_id(absl::StrCat(agent, "/", request_id));
+        auto& input = *req.mutable_input()->mutable_fields();
+        auto& request = *input["request"].mutable_struct_value()->mutable_fields();
+        auto* list = request["factors"].mutable_list_value();
+        for (const std::string& f : factors) list->add_values()->set_string_value(f);
+        request["failed_attempts"].set_number_value(failed);
+        (*input["interaction"].mutable_struct_value()->mutable_fields())["verified"].set_bool_value(
+            before.verified);
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + svc->options_.policy_timeout);
+        pv1::EvaluateResponse resp;
+        const grpc::Status s = svc->policy_->Evaluate(&ctx, req, &resp);
+        if (!s.ok()) {
+          status = absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+        } else {
+          av1::DesktopEvent decision;
+          *decision.mutable_time() = TimeUtil::GetCurrentTime();
+          *decision.mutable_decision() = resp.decision();
+          svc->hub_->PushTo(tenant, agent, decision);
+          if (resp.decision().outcome() == pv1::OUTCOME_ALLOW && !before.verified) {
+            if (absl::StatusOr<routing::SentCommand> v = record("", false, true); !v.ok()) {
+              status = absl::UnavailableError(
+                  absl::StrCat("ROUTING_UNAVAILABLE: ", std::string(v.status().message())));
+            }
+          }
+        }
+      }
+      svc->metrics_->Request("record_verification", status.ok() ? "ok" : ReasonOf(status));
       svc->hub_->PushTo(tenant, agent, AckEvent(request_id, status, command_id));
     });
   }

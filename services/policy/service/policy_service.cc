@@ -93,6 +93,9 @@ absl::Status RoutingFacts::Enrich(v1::EvaluateRequest* request) const {
   fields["waited_seconds"].set_number_value(
       static_cast<double>(waited_until - rec.enqueued_at_ms()) / 1000);
   fields["escalated"].set_bool_value(!rec.escalated_from().empty());
+  // Verification as routing recorded it (RecordVerification): verified stays verified across
+  // transfers and escalations. A request's own `verified: true` is not believed over routing.
+  fields["verified"].set_bool_value(rec.verified());
   auto* attributes = fields["attributes"].mutable_struct_value()->mutable_fields();
   attributes->clear();
   for (const auto& [k, v] : rec.attributes()) (*attributes)[k].set_string_value(v);

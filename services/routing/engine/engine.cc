@@ -46,6 +46,12 @@ void InteractionRt::Exclude(const std::string& agent_id) {
   if (it == excluded.end() || *it != agent_id) excluded.insert(it, agent_id);
 }
 
+void InteractionRt::CopyVerificationFrom(const InteractionRt& from) {
+  verified_factors = from.verified_factors;
+  failed_verifications = from.failed_verifications;
+  verified = from.verified;
+}
+
 bool Blocked(const InteractionRt& in, const AgentRt& agent) {
   for (const Leg& leg : agent.legs) {
     if (leg.interaction_id == in.id) return true;
@@ -212,6 +218,9 @@ void EngineImpl::Apply(const v1::RoutingCommand& command, std::vector<v1::Routin
         break;
       case v1::RoutingCommand::kWarnCaller:
         DoWarnCaller(command.warn_caller());
+        break;
+      case v1::RoutingCommand::kRecordVerification:
+        DoRecordVerification(command.record_verification());
         break;
       case v1::RoutingCommand::kTick:
         break;  // timers already fired
@@ -952,9 +961,10 @@ void EngineImpl::DoAccept(const v1::AcceptOffer& c) {
     j->set_supervisor_id(agent->profile.agent_id());
     if (original != nullptr && original->escalation_task == in->id) {
       original->escalation_task.clear();
-      // The supervisor takes over the same conversation: the caller's warnings so far (given
-      // while the task waited, too) go with it.
+      // The supervisor takes over the same conversation: the caller's warnings and identity
+      // verification so far (recorded while the task waited, too) go with it.
       in->warnings = original->warnings;
+      in->CopyVerificationFrom(*original);
       if (original->state == v1::INTERACTION_STATE_CONNECTED) {
         AgentRt* first = FindAgent(original->agent_id);
         j->set_released_agent_id(original->agent_id);
@@ -1126,7 +1136,9 @@ void EngineImpl::DoEscalate(const v1::Escalate& c) {
   task->warm = !c.cold();
   task->excluded.push_back(agent->profile.agent_id());  // never back to the escalating agent
   task->queue = q;
-  task->warnings = in->warnings;  // the same conversation: the caller's warnings follow it
+  // The same conversation: the caller's warnings and identity verification follow it.
+  task->warnings = in->warnings;
+  task->CopyVerificationFrom(*in);
   interactions_.emplace(task->id, std::move(owned));
 
   auto* e = Emit()->mutable_escalation_created();
@@ -1192,6 +1204,41 @@ void EngineImpl::DoWarnCaller(const v1::WarnCaller& c) {
   e->set_category(c.category());
   SetTimestampMs(now_ms_, e->mutable_at());
   e->set_warnings(static_cast<int32_t>(in->warnings.size()));
+}
+
+void EngineImpl::DoRecordVerification(const v1::RecordVerification& c) {
+  AgentRt* agent = FindAgent(c.agent_id());
+  if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
+  Leg* leg = FindLeg(agent, c.interaction_id());
+  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
+    return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
+                                       "' is not connected to agent '" + c.agent_id() + "'");
+  }
+  if (c.factor().size() > 64 || (c.factor().empty() && !c.verified())) {
+    return Reject("INVALID_ARGUMENT", "factor: required (1-64 bytes) unless verified is set");
+  }
+  InteractionRt* in = FindInteraction(c.interaction_id());
+  const bool new_factor = c.passed() && !c.factor().empty() &&
+                          std::find(in->verified_factors.begin(), in->verified_factors.end(),
+                                    c.factor()) == in->verified_factors.end();
+  if (new_factor && in->verified_factors.size() >= kMaxVerifiedFactorsPerInteraction) {
+    return Reject("TOO_MANY_FACTORS", absl::StrCat("factor: '", in->id, "' already has ",
+                                                   kMaxVerifiedFactorsPerInteraction,
+                                                   " verified factors (the most per interaction)"));
+  }
+  if (new_factor) in->verified_factors.push_back(c.factor());
+  if (!c.passed() && !c.factor().empty()) {
+    in->failed_verifications = std::min(in->failed_verifications + 1, kMaxFailedVerifications);
+  }
+  if (c.verified()) in->verified = true;  // once verified, the caller stays verified
+  auto* e = Emit()->mutable_verification_recorded();
+  e->set_interaction_id(in->id);
+  e->set_agent_id(agent->profile.agent_id());
+  e->set_factor(c.factor());
+  e->set_passed(c.passed());
+  for (const std::string& f : in->verified_factors) e->add_factors_passed(f);
+  e->set_failed_attempts(in->failed_verifications);
+  e->set_verified(in->verified);
 }
 
 }  // namespace sb::routing

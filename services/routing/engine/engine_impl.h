@@ -29,6 +29,10 @@ inline constexpr int kIndexClassAfterSkips = 8;
 inline constexpr size_t kMaxIndexedClassesPerQueue = 16;
 // WarnCaller: warnings kept per interaction (the next one is refused with TOO_MANY_WARNINGS).
 inline constexpr size_t kMaxWarningsPerInteraction = 16;
+// RecordVerification: distinct passed factors kept per interaction (a new one beyond is refused
+// with TOO_MANY_FACTORS), and the cap on counted failed attempts (further ones keep it there).
+inline constexpr size_t kMaxVerifiedFactorsPerInteraction = 16;
+inline constexpr int32_t kMaxFailedVerifications = 1000;
 
 struct QueueRt;
 struct AgentRt;
@@ -200,6 +204,12 @@ struct InteractionRt {
   // Warnings given to the caller, oldest first. Kept across transfers; an escalation task gets a
   // copy when created and again when a supervisor joins (the same conversation).
   std::vector<Warning> warnings;
+  // Identity verification of the caller (RecordVerification), kept and copied like `warnings`:
+  // the factors passed (distinct, in the order first passed), the failed attempts (capped at
+  // kMaxFailedVerifications) and whether the caller is verified (never reset).
+  std::vector<std::string> verified_factors;
+  int32_t failed_verifications = 0;
+  bool verified = false;
   // Effective priority at time t, in points x kPriorityScale, is aging_key + aging * t.
   int64_t aging_key = 0;
   int64_t step_deadline_ms = 0;
@@ -211,6 +221,8 @@ struct InteractionRt {
   WaitKey key() const { return WaitKey{-aging_key, seq}; }
   bool Excludes(const std::string& agent_id) const;
   void Exclude(const std::string& agent_id);  // keeps `excluded` sorted and unique
+  // Takes over `from`'s caller verification (an escalation task, from its interaction).
+  void CopyVerificationFrom(const InteractionRt& from);
 };
 
 // Whether `agent` may not be offered `in`: it rejected it before, or still holds a leg of it (a
@@ -285,6 +297,7 @@ class EngineImpl {
   void DoEscalate(const v1::Escalate& c);
   void DoAgentDisconnect(const v1::AgentDisconnect& c);
   void DoWarnCaller(const v1::WarnCaller& c);
+  void DoRecordVerification(const v1::RecordVerification& c);
   void DoStartRecoveryBreak(const v1::StartRecoveryBreak& c);
 
   // --- timers

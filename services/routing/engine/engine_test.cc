@@ -1820,6 +1820,262 @@ TEST_F(EscalationTest, WarningsFollowTheConversationToTheSupervisor) {
   EXPECT_EQ(ev[0].caller_warned().warnings(), 3);
 }
 
+// The caller's identity verification as (factors passed, failed attempts, verified): on a record
+// (what InteractionService.Get returns) or as a VerificationRecorded event reports it.
+using Verification = std::tuple<std::vector<std::string>, int32_t, bool>;
+Verification VerificationOf(const v1::InteractionRecord& r) {
+  return Verification({r.verified_factors().begin(), r.verified_factors().end()},
+                      r.failed_verifications(), r.verified());
+}
+Verification VerificationOf(const v1::VerificationRecorded& e) {
+  return Verification({e.factors_passed().begin(), e.factors_passed().end()}, e.failed_attempts(),
+                      e.verified());
+}
+
+TEST_F(EngineTest, RecordVerificationKeepsTheCallersVerificationOnTheInteraction) {
+  d.UpsertQueue(Queue("q"));
+  d.AddAgent(Agent("a1"));
+  Connect("i1", "q", "a1");
+  d.Advance(5 * kSec);
+  EXPECT_EQ(VerificationOf(d.Interaction("i1")), Verification({}, 0, false));
+
+  Events ev = d.RecordVerification("a1", "i1", "date_of_birth", /*passed=*/false);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  const auto& v = ev[0].verification_recorded();
+  EXPECT_EQ(v.interaction_id(), "i1");
+  EXPECT_EQ(v.agent_id(), "a1");
+  EXPECT_EQ(v.factor(), "date_of_birth");
+  EXPECT_FALSE(v.passed());
+  EXPECT_EQ(VerificationOf(v), Verification({}, 1, false));
+
+  d.Advance(kSec);
+  ev = d.RecordVerification("a1", "i1", "date_of_birth", /*passed=*/true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_TRUE(ev[0].verification_recorded().passed());
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth"}, 1, false));
+
+  const std::string longest(64, 'p');  // 64 bytes: the longest allowed
+  ev = d.RecordVerification("a1", "i1", longest, true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth", longest}, 1, false));
+
+  // Passing a factor again does not list it twice.
+  ev = d.RecordVerification("a1", "i1", "date_of_birth", true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth", longest}, 1, false));
+
+  // The policy service's verdict, without a factor.
+  ev = d.RecordVerification("a1", "i1", "", /*passed=*/false, /*verified=*/true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(ev[0].verification_recorded().factor(), "");
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth", longest}, 1, true));
+
+  // Once verified, the caller stays verified: a later failure or a command without `verified`
+  // only adds to the counters.
+  ev = d.RecordVerification("a1", "i1", "postcode", false);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth", longest}, 2, true));
+  ev = d.RecordVerification("a1", "i1", "last_payment", true, /*verified=*/false);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth", longest, "last_payment"}, 2, true));
+
+  // On the record and in the snapshot; the interaction is otherwise untouched.
+  const v1::InteractionRecord r = d.Interaction("i1");
+  EXPECT_EQ(VerificationOf(r), Verification({"date_of_birth", longest, "last_payment"}, 2, true));
+  EXPECT_EQ(r.state(), v1::INTERACTION_STATE_CONNECTED);
+  EXPECT_EQ(r.agent_id(), "a1");
+  const v1::RoutingSnapshot snap = d.engine().Snapshot();
+  ASSERT_EQ(snap.interactions_size(), 1);
+  EXPECT_EQ(Bytes(snap.interactions(0)), Bytes(r));
+  EXPECT_EQ(d.AgentState("a1").legs(0).phase(), v1::LEG_PHASE_CONNECTED);
+
+  ev = d.Complete("a1", "i1", "resolved");
+  EXPECT_EQ(RejectReason(ev), "");
+  EXPECT_FALSE(d.HasInteraction("i1"));
+}
+
+TEST_F(EngineTest, AVerifiedVerdictWithAFactorAlsoRecordsTheFactor) {
+  d.UpsertQueue(Queue("q"));
+  d.AddAgent(Agent("a1"));
+  Connect("i1", "q", "a1");
+  Events ev = d.RecordVerification("a1", "i1", "voice_print", true, /*verified=*/true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(ev[0].verification_recorded().factor(), "voice_print");
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()), Verification({"voice_print"}, 0, true));
+  // A failed factor with the verdict counts as a failed attempt (the verdict still holds).
+  ev = d.RecordVerification("a1", "i1", "pin", false, /*verified=*/true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()), Verification({"voice_print"}, 1, true));
+  EXPECT_EQ(VerificationOf(d.Interaction("i1")), Verification({"voice_print"}, 1, true));
+}
+
+TEST_F(EngineTest, RecordVerificationRejectionsChangeNothing) {
+  auto q = Queue("q");
+  *q.mutable_wrap_up() = Dur(30 * kSec);
+  d.UpsertQueue(q);
+  d.AddAgent(Agent("a1"));
+  d.AddAgent(Agent("a2"));
+  d.Advance(kSec);
+  Connect("i1", "q", "a1");
+  ASSERT_EQ(OfferOf(d.Enqueue("i2", "q"), "i2")->agent_id(), "a2");  // offered, not connected
+  ASSERT_THAT(Offers(d.Enqueue("i3", "q")), IsEmpty());              // waiting
+  d.RecordVerification("a1", "i1", "date_of_birth", true);
+  d.RecordVerification("a1", "i1", "postcode", false);
+
+  EXPECT_REJECTED(cmd::RecordVerification("ghost", "i1", "postcode", true), "NO_SUCH_AGENT",
+                  "agent_id");
+  // Another agent, an offer not yet accepted, a waiting or unknown interaction.
+  for (const auto& [agent, id] : std::vector<std::pair<std::string, std::string>>{
+           {"a2", "i1"}, {"a2", "i2"}, {"a1", "i3"}, {"a1", "nope"}}) {
+    EXPECT_REJECTED(cmd::RecordVerification(agent, id, "postcode", true), "NOT_CONNECTED",
+                    "interaction_id");
+    EXPECT_REJECTED(cmd::RecordVerification(agent, id, "", false, /*verified=*/true),
+                    "NOT_CONNECTED", "interaction_id");
+  }
+  // A factor is required unless the command carries the verdict; never longer than 64 bytes.
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", "", true), "INVALID_ARGUMENT", "factor");
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", "", false), "INVALID_ARGUMENT", "factor");
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", std::string(65, 'x'), true),
+                  "INVALID_ARGUMENT", "factor");
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", std::string(65, 'x'), false),
+                  "INVALID_ARGUMENT", "factor");
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", std::string(65, 'x'), true, true),
+                  "INVALID_ARGUMENT", "factor");
+  EXPECT_EQ(VerificationOf(d.Interaction("i1")), Verification({"date_of_birth"}, 1, false));
+
+  // The rejection names the command kind and says what to send.
+  const Events ev = d.RecordVerification("a1", "i1", "", true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("command_rejected"));
+  EXPECT_EQ(ev[0].command_rejected().command(), "record_verification");
+  EXPECT_EQ(ev[0].command_rejected().message(),
+            "factor: required (1-64 bytes) unless verified is set");
+
+  // In wrap-up the call is over: nothing more to record.
+  d.Complete("a1", "i1");
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", "", false, true), "NOT_CONNECTED",
+                  "interaction_id");
+}
+
+TEST_F(EngineTest, VerificationKeepsSixteenFactorsAndCountsAThousandFailedAttempts) {
+  d.UpsertQueue(Queue("q"));
+  d.AddAgent(Agent("a1"));
+  Connect("i1", "q", "a1");
+  std::vector<std::string> factors;
+  for (int n = 1; n <= 16; ++n) {
+    factors.push_back("factor_" + std::to_string(n));
+    const Events ev = d.RecordVerification("a1", "i1", factors.back(), true);
+    ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded")) << "factor " << n;
+    EXPECT_EQ(ev[0].verification_recorded().factors_passed_size(), n);
+  }
+  // A 17th distinct factor is refused; one already passed, a failure or the verdict are not.
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", "factor_17", true), "TOO_MANY_FACTORS",
+                  "factor");
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", "factor_17", true, true), "TOO_MANY_FACTORS",
+                  "factor");
+  ASSERT_THAT(Kinds(d.RecordVerification("a1", "i1", "factor_1", true)),
+              ElementsAre("verification_recorded"));
+  for (int n = 1; n <= 1000; ++n) {
+    const Events ev = d.RecordVerification("a1", "i1", "factor_17", false);
+    ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded")) << "failure " << n;
+    ASSERT_EQ(ev[0].verification_recorded().failed_attempts(), n);
+  }
+  // Failed attempts stay at 1000 from then on.
+  Events ev = d.RecordVerification("a1", "i1", "factor_17", false);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()), Verification(factors, 1000, false));
+  ev = d.RecordVerification("a1", "i1", "", false, /*verified=*/true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()), Verification(factors, 1000, true));
+  EXPECT_EQ(VerificationOf(d.Interaction("i1")), Verification(factors, 1000, true));
+  EXPECT_EQ(d.Interaction("i1").state(), v1::INTERACTION_STATE_CONNECTED);
+}
+
+TEST_F(EngineTest, VerificationSurvivesSnapshotAndRestore) {
+  d.UpsertQueue(Queue("q"));
+  d.AddAgent(Agent("a1"));
+  Connect("i1", "q", "a1");
+  d.Advance(kSec);
+  d.RecordVerification("a1", "i1", "postcode", false);
+  d.RecordVerification("a1", "i1", "date_of_birth", true);
+  d.RecordVerification("a1", "i1", "", false, /*verified=*/true);
+  const v1::InteractionRecord before = d.Interaction("i1");
+  ASSERT_EQ(VerificationOf(before), Verification({"date_of_birth"}, 1, true));
+
+  const std::string bytes = Bytes(d.engine().Snapshot());
+  v1::RoutingSnapshot parsed;
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+  auto restored = Engine::Restore(parsed);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  d.SetEngine(*std::move(restored));
+  EXPECT_EQ(Bytes(d.engine().Snapshot()), bytes);
+  EXPECT_EQ(Bytes(d.Interaction("i1")), Bytes(before));
+
+  // The restored engine goes on from where the original stopped.
+  d.Advance(kSec);
+  const Events ev = d.RecordVerification("a1", "i1", "postcode", true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth", "postcode"}, 1, true));
+}
+
+TEST_F(TransferTest, AVerifiedCallerStaysVerifiedAfterATransfer) {
+  d.RecordVerification("a1", "i1", "postcode", false);
+  d.RecordVerification("a1", "i1", "date_of_birth", true);
+  d.RecordVerification("a1", "i1", "", false, /*verified=*/true);
+  d.Advance(kSec);
+  d.Transfer("a1", "i1", "q2");  // offered to a2
+  EXPECT_EQ(VerificationOf(d.Interaction("i1")), Verification({"date_of_birth"}, 1, true));
+  // The transferring agent no longer holds it.
+  EXPECT_REJECTED(cmd::RecordVerification("a1", "i1", "pin", true), "NOT_CONNECTED",
+                  "interaction_id");
+  d.AcceptOf("i1");
+  // The next agent sees (InteractionService.Get) that the caller is verified: no need to ask.
+  EXPECT_EQ(VerificationOf(d.Interaction("i1")), Verification({"date_of_birth"}, 1, true));
+  const Events ev = d.RecordVerification("a2", "i1", "pin", true);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(ev[0].verification_recorded().agent_id(), "a2");
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth", "pin"}, 1, true));
+}
+
+TEST_F(EscalationTest, VerificationFollowsTheConversationToTheSupervisor) {
+  d.RecordVerification("a1", "i1", "date_of_birth", true);
+  d.Advance(kSec);
+  const std::string task =
+      d.Escalate("a1", "i1", "asks for a manager")[0].escalation_created().task_id();  // warm
+  EXPECT_EQ(VerificationOf(d.Interaction(task)), Verification({"date_of_birth"}, 0, false));
+  // The agent is still on the line while the task waits, and finishes verifying the caller.
+  d.Advance(kSec);
+  d.RecordVerification("a1", "i1", "postcode", false);
+  d.RecordVerification("a1", "i1", "postcode", true, /*verified=*/true);
+  d.Advance(kSec);
+  d.AcceptOf(task);  // the supervisor joins, i1 ends
+  EXPECT_FALSE(d.HasInteraction("i1"));
+  EXPECT_EQ(VerificationOf(d.Interaction(task)),
+            Verification({"date_of_birth", "postcode"}, 1, true));
+  const Events ev = d.RecordVerification("s1", task, "pin", false);
+  ASSERT_THAT(Kinds(ev), ElementsAre("verification_recorded"));
+  EXPECT_EQ(ev[0].verification_recorded().interaction_id(), task);
+  EXPECT_EQ(VerificationOf(ev[0].verification_recorded()),
+            Verification({"date_of_birth", "postcode"}, 2, true));
+}
+
+TEST_F(EscalationTest, AColdEscalationTaskCarriesTheVerification) {
+  d.RecordVerification("a1", "i1", "date_of_birth", true, /*verified=*/true);
+  const std::string task =
+      d.Escalate("a1", "i1", "asks for a manager", /*cold=*/true)[0].escalation_created().task_id();
+  EXPECT_FALSE(d.HasInteraction("i1"));
+  EXPECT_EQ(VerificationOf(d.Interaction(task)), Verification({"date_of_birth"}, 0, true));
+  d.AcceptOf(task);
+  EXPECT_EQ(VerificationOf(d.Interaction(task)), Verification({"date_of_birth"}, 0, true));
+}
+
 TEST_F(EngineTest, RecoveryBreakEndsByItselfOnATick) {
   d.UpsertQueue(Queue("q"));
   d.AddAgent(Agent("a1"));

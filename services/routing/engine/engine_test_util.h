@@ -269,6 +269,18 @@ inline v1::RoutingCommand WarnCaller(const std::string& agent, const std::string
   w->set_category(category);
   return c;
 }
+inline v1::RoutingCommand RecordVerification(const std::string& agent, const std::string& id,
+                                             const std::string& factor, bool passed,
+                                             bool verified = false) {
+  v1::RoutingCommand c;
+  auto* v = c.mutable_record_verification();
+  v->set_agent_id(agent);
+  v->set_interaction_id(id);
+  v->set_factor(factor);
+  v->set_passed(passed);
+  v->set_verified(verified);
+  return c;
+}
 inline v1::RoutingCommand RecoveryBreak(const std::string& agent, int64_t ms,
                                         const std::string& decision = "pd-break") {
   v1::RoutingCommand c;
@@ -456,6 +468,10 @@ class Driver {
   }
   Events WarnCaller(const std::string& a, const std::string& id, const std::string& category) {
     return Apply(cmd::WarnCaller(a, id, category));
+  }
+  Events RecordVerification(const std::string& a, const std::string& id, const std::string& factor,
+                            bool passed, bool verified = false) {
+    return Apply(cmd::RecordVerification(a, id, factor, passed, verified));
   }
   Events RecoveryBreak(const std::string& a, int64_t ms) {
     return Apply(cmd::RecoveryBreak(a, ms));

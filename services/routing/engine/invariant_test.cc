@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <set>
@@ -279,7 +280,7 @@ class World {
     } else if (kind < 50 && !connected.empty()) {
       const std::string in = Pick(connected);
       const std::string agent = agent_of_[in];
-      const int what = static_cast<int>(R(20));
+      const int what = static_cast<int>(R(22));
       if (what < 13) {
         c.mutable_complete()->set_agent_id(agent);
         c.mutable_complete()->set_interaction_id(in);
@@ -304,6 +305,22 @@ class World {
         c.mutable_warn_caller()->set_agent_id(agent);
         c.mutable_warn_caller()->set_interaction_id(in);
         c.mutable_warn_caller()->set_category(P(0.05) ? "" : "racial_slur");
+      } else if (what < 21) {
+        // Mostly valid; sometimes another agent, no factor or one too long (rejected, uncounted).
+        // Half of them go to a call whose warm escalation task waits, so that the task must
+        // pick up what was recorded meanwhile when the supervisor joins.
+        std::string target = in;
+        if (!warm_escalated_.empty() && P(0.5)) {
+          target = *std::next(warm_escalated_.begin(),
+                              static_cast<std::ptrdiff_t>(R(warm_escalated_.size())));
+        }
+        auto* v = c.mutable_record_verification();
+        v->set_agent_id(P(0.05) ? Pick(agent_ids_) : agent_of_[target]);
+        v->set_interaction_id(target);
+        const char* factors[] = {"date_of_birth", "postcode", "last_payment", "pin", ""};
+        v->set_factor(P(0.02) ? std::string(65, 'f') : factors[R(5)]);
+        v->set_passed(P(0.6));
+        v->set_verified(P(0.15));
       } else {
         c.mutable_cancel()->set_interaction_id(in);
         c.mutable_cancel()->set_reason(v1::CANCEL_REASON_ABANDONED);
@@ -423,6 +440,10 @@ class World {
         // The task carries the conversation's caller warnings (refreshed when it is joined).
         warnings_[e.escalation_created().task_id()] =
             warnings_[e.escalation_created().interaction_id()];
+        verification_[e.escalation_created().task_id()] =
+            verification_[e.escalation_created().interaction_id()];
+        if (!e.escalation_created().cold())
+          warm_escalated_.insert(e.escalation_created().interaction_id());
         rejected_[e.escalation_created().task_id()].insert(e.escalation_created().agent_id());
         break;
       case v1::RoutingEvent::kOfferCreated:
@@ -465,12 +486,18 @@ class World {
       case v1::RoutingEvent::kInteractionEnded:
         state_.erase(e.interaction_ended().interaction_id());
         warnings_.erase(e.interaction_ended().interaction_id());
+        verification_.erase(e.interaction_ended().interaction_id());
+        warm_escalated_.erase(e.interaction_ended().interaction_id());
         break;
       case v1::RoutingEvent::kEscalationJoined: {
         // Warm: the original is still live and hands its warnings over (cold: it ended before).
         auto original = warnings_.find(e.escalation_joined().interaction_id());
         if (original != warnings_.end())
           warnings_[e.escalation_joined().task_id()] = original->second;
+        warm_escalated_.erase(e.escalation_joined().interaction_id());
+        auto verification = verification_.find(e.escalation_joined().interaction_id());
+        if (verification != verification_.end())
+          verification_[e.escalation_joined().task_id()] = verification->second;
         break;
       }
       case v1::RoutingEvent::kCallerWarned: {
@@ -481,6 +508,48 @@ class World {
         EXPECT_LE(w.warnings(), 16);
         break;
       }
+      case v1::RoutingEvent::kVerificationRecorded: {
+        // The test's own tally, from the command: distinct passed factors in order, failed
+        // attempts (capped at 1000), and verified once any command said so.
+        const auto& v = e.verification_recorded();
+        const auto& rv = c.record_verification();
+        ASSERT_TRUE(c.has_record_verification()) << "verification_recorded from another command";
+        EXPECT_EQ(state_[v.interaction_id()], v1::INTERACTION_STATE_CONNECTED);
+        EXPECT_EQ(agent_of_[v.interaction_id()], v.agent_id());
+        EXPECT_EQ(v.agent_id(), rv.agent_id());
+        EXPECT_EQ(v.interaction_id(), rv.interaction_id());
+        EXPECT_EQ(v.factor(), rv.factor());
+        EXPECT_EQ(v.passed(), rv.passed());
+        EXPECT_TRUE(!rv.factor().empty() || rv.verified()) << "accepted without a factor";
+        EXPECT_LE(rv.factor().size(), 64u) << "accepted a factor longer than 64 bytes";
+        VerificationModel& m = verification_[v.interaction_id()];
+        if (rv.passed() && !rv.factor().empty() &&
+            std::find(m.factors.begin(), m.factors.end(), rv.factor()) == m.factors.end()) {
+          m.factors.push_back(rv.factor());
+        }
+        if (!rv.passed() && !rv.factor().empty()) m.failed = std::min(m.failed + 1, 1000);
+        if (rv.verified()) m.verified = true;
+        EXPECT_LE(m.factors.size(), 16u);
+        EXPECT_EQ(std::vector<std::string>(v.factors_passed().begin(), v.factors_passed().end()),
+                  m.factors)
+            << "factors passed";
+        EXPECT_EQ(v.failed_attempts(), m.failed) << "failed attempts";
+        EXPECT_EQ(v.verified(), m.verified) << "verified";
+        break;
+      }
+      case v1::RoutingEvent::kCommandRejected:
+        if (c.has_record_verification()) {
+          // Rejected only when it had to be: not connected to that agent, or a bad factor.
+          const auto& rv = c.record_verification();
+          const bool connected = state_.contains(rv.interaction_id()) &&
+                                 state_[rv.interaction_id()] == v1::INTERACTION_STATE_CONNECTED &&
+                                 agent_of_[rv.interaction_id()] == rv.agent_id();
+          const bool bad_factor =
+              rv.factor().size() > 64 || (rv.factor().empty() && !rv.verified());
+          EXPECT_TRUE(!connected || bad_factor)
+              << "a valid RecordVerification was rejected: " << e.command_rejected().message();
+        }
+        break;
       default:
         break;
     }
@@ -530,6 +599,16 @@ class World {
       auto it = state_.find(in.interaction_id());
       ASSERT_TRUE(it != state_.end()) << in.interaction_id() << " unknown to the events";
       ASSERT_EQ(it->second, in.state()) << in.interaction_id() << " state differs";
+      // The caller's verification on the record equals the test's tally (kept across transfers,
+      // copied to escalation tasks and refreshed when they are joined).
+      auto v = verification_.find(in.interaction_id());
+      const VerificationModel m = v == verification_.end() ? VerificationModel{} : v->second;
+      ASSERT_EQ(
+          std::vector<std::string>(in.verified_factors().begin(), in.verified_factors().end()),
+          m.factors)
+          << in.interaction_id() << " verified factors differ";
+      ASSERT_EQ(in.failed_verifications(), m.failed) << in.interaction_id();
+      ASSERT_EQ(in.verified(), m.verified) << in.interaction_id();
     }
   }
 
@@ -563,6 +642,13 @@ class World {
   std::map<std::string, v1::InteractionState> state_;
   std::map<std::string, std::string> requirement_, preferred_, agent_of_, escalation_team_;
   std::map<std::string, int32_t> warnings_;  // caller warnings per live interaction
+  struct VerificationModel {
+    std::vector<std::string> factors;  // distinct, in the order first passed
+    int32_t failed = 0;
+    bool verified = false;
+  };
+  std::map<std::string, VerificationModel> verification_;  // per live interaction
+  std::set<std::string> warm_escalated_;  // connected calls whose warm escalation task waits
   std::map<std::string, std::set<std::string>> rejected_;
   std::map<std::string, LegModel> legs_;  // "agent|interaction"
 };
@@ -597,7 +683,8 @@ TEST(EngineInvariants, MillionRandomCommands) {
   for (const char* must :
        {"offer_rejected", "offer_timed_out", "offer_rescinded", "escalation_joined",
         "interaction_transferred", "interaction_overflowed", "interaction_step_changed",
-        "wrap_up_ended", "command_rejected", "caller_warned", "(snapshot) indexed classes"}) {
+        "wrap_up_ended", "command_rejected", "caller_warned", "verification_recorded",
+        "(snapshot) indexed classes"}) {
     EXPECT_GT(EventCounts()[must], total / 20000) << "the random walk rarely produced " << must;
   }
   EXPECT_GE(applied, total);

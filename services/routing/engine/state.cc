@@ -65,6 +65,9 @@ void FillInteraction(const InteractionRt& in, v1::InteractionRecord* out) {
     cw->set_agent_id(w.agent_id);
     cw->set_at_ms(w.at_ms);
   }
+  for (const std::string& f : in.verified_factors) out->add_verified_factors(f);
+  out->set_failed_verifications(in.failed_verifications);
+  out->set_verified(in.verified);
 }
 
 void FillQueue(const QueueRt& q, v1::QueueState* out) {
@@ -191,6 +194,9 @@ absl::Status EngineImpl::Restore(const v1::RoutingSnapshot& s) {
     for (const v1::CallerWarning& w : is.warnings()) {
       in->warnings.push_back(Warning{w.category(), w.agent_id(), w.at_ms()});
     }
+    in->verified_factors.assign(is.verified_factors().begin(), is.verified_factors().end());
+    in->failed_verifications = is.failed_verifications();
+    in->verified = is.verified();
     if (!expr::Expression::Parse(in->requirement).ok()) {
       return absl::DataLossError("snapshot interaction requirement does not parse");
     }

@@ -10,6 +10,8 @@ desktops (protoc-generated stubs): the agent desktop stream and the supervisor A
 - a desktop that drops reconnects with resume_after and gets what it missed;
 - a silent desktop is put in aux "disconnected"; a second connection takes over the first;
 - two replicas: killing one, its desktop resumes on the other;
+- identity verification is recorded in routing and follows the caller to the supervisor;
+- an authority approval goes to a supervisor and the answer comes back;
 - bad input: unknown agent, someone else's desktop or interaction, a stale offer, no Hello,
   malformed bytes.
 
@@ -419,6 +421,43 @@ class AgentStateFlow(unittest.TestCase):
             if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
                 return False  # the acceptance is not applied yet
             raise
+
+    def test_verification_is_recorded_and_follows_the_caller_to_the_supervisor(self):
+        p = self.protos.agent
+        tenant = self.setup_tenant("verify")
+        sue = self.desktop(tenant, "sue")
+        self.login(sue)
+        ann = self.desktop(tenant, "ann")
+        self.login(ann)
+        self.enqueue(tenant, "call-v")
+        offer = ann.next("offer").offer
+        self.assertFalse(offer.verified)
+        ann.ok(accept_offer=p.AcceptOffer(offer_id=offer.offer_id))
+        ann.next("assignment")
+        rid = ann.send(record_verification=p.RecordVerification(
+            interaction_id="call-v", factor="postcode", passed=False))
+        failed = ann.next("decision").decision
+        self.assertEqual(failed.rule, "verification.one-factor")
+        self.assertEqual(ann.ack(rid).code, 0)
+        rid = ann.send(record_verification=p.RecordVerification(
+            interaction_id="call-v", factor="date_of_birth", passed=True))
+        passed = ann.next("decision").decision
+        self.assertEqual(passed.outcome, self.protos.policy.OUTCOME_ALLOW, passed)
+        self.assertEqual(ann.ack(rid).code, 0)
+        svc = self.protos.svc
+        rec = h.wait_for("routing records the caller as verified", lambda: (
+            lambda r: r if r.verified else None)(self.interactions.Get(svc.GetInteractionRequest(
+                tenant_id=tenant, interaction_id="call-v"), timeout=5).interaction))
+        self.assertEqual(list(rec.verified_factors), ["date_of_birth"])
+        self.assertEqual(rec.failed_verifications, 1)
+        # The supervisor taking the escalation sees a verified caller: not asked again.
+        ann.ok(escalate=p.Escalate(interaction_id="call-v", reason="caller_requested_manager"))
+        task = sue.next("offer").offer
+        self.assertEqual(task.escalated_from, "call-v")
+        self.assertTrue(task.verified)
+        missing = ann.ack(ann.send(record_verification=p.RecordVerification(
+            interaction_id="call-v")))
+        self.assertEqual(missing.reason, "MISSING_FIELD", missing)
 
     def test_metrics_pass_promtool(self):
         import subprocess
