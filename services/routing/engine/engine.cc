@@ -996,13 +996,8 @@ void EngineImpl::DoReject(const v1::RejectOffer& c) {
 }
 
 void EngineImpl::DoComplete(const v1::Complete& c) {
-  AgentRt* agent = FindAgent(c.agent_id());
-  if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
-  Leg* leg = FindLeg(agent, c.interaction_id());
-  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
-    return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
-                                       "' is not connected to agent '" + c.agent_id() + "'");
-  }
+  AgentRt* agent = ConnectedAgent(c.agent_id(), c.interaction_id());
+  if (agent == nullptr) return;
   if (c.disposition().size() > 64)
     return Reject("INVALID_ARGUMENT", "disposition: at most 64 bytes");
   InteractionRt* in = FindInteraction(c.interaction_id());
@@ -1025,13 +1020,8 @@ void EngineImpl::DoEndWrapUp(const v1::EndWrapUp& c) {
 }
 
 void EngineImpl::DoTransfer(const v1::Transfer& c) {
-  AgentRt* agent = FindAgent(c.agent_id());
-  if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
-  Leg* leg = FindLeg(agent, c.interaction_id());
-  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
-    return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
-                                       "' is not connected to agent '" + c.agent_id() + "'");
-  }
+  AgentRt* agent = ConnectedAgent(c.agent_id(), c.interaction_id());
+  if (agent == nullptr) return;
   InteractionRt* in = FindInteraction(c.interaction_id());
   QueueRt* target = c.target_queue_id().empty() ? in->queue : FindQueue(c.target_queue_id());
   if (target == nullptr) {
@@ -1087,13 +1077,8 @@ std::string Quote(const std::string& s) {
 }  // namespace
 
 void EngineImpl::DoEscalate(const v1::Escalate& c) {
-  AgentRt* agent = FindAgent(c.agent_id());
-  if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
-  Leg* leg = FindLeg(agent, c.interaction_id());
-  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
-    return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
-                                       "' is not connected to agent '" + c.agent_id() + "'");
-  }
+  AgentRt* agent = ConnectedAgent(c.agent_id(), c.interaction_id());
+  if (agent == nullptr) return;
   InteractionRt* in = FindInteraction(c.interaction_id());
   if (!in->escalation_task.empty()) {
     return Reject("ALREADY_ESCALATED", "interaction_id: an escalation is already pending");
@@ -1158,14 +1143,25 @@ void EngineImpl::DoEscalate(const v1::Escalate& c) {
   EnterQueue(task, q, "escalated", /*new_queue=*/true);
 }
 
-void EngineImpl::DoAgentDisconnect(const v1::AgentDisconnect& c) {
-  AgentRt* agent = FindAgent(c.agent_id());
-  if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
-  Leg* leg = FindLeg(agent, c.interaction_id());
-  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
-    return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
-                                       "' is not connected to agent '" + c.agent_id() + "'");
+AgentRt* EngineImpl::ConnectedAgent(const std::string& agent_id,
+                                    const std::string& interaction_id) {
+  AgentRt* agent = FindAgent(agent_id);
+  if (agent == nullptr) {
+    Reject("NO_SUCH_AGENT", "agent_id: no agent '" + agent_id + "'");
+    return nullptr;
   }
+  Leg* leg = FindLeg(agent, interaction_id);
+  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
+    Reject("NOT_CONNECTED",
+           "interaction_id: '" + interaction_id + "' is not connected to agent '" + agent_id + "'");
+    return nullptr;
+  }
+  return agent;
+}
+
+void EngineImpl::DoAgentDisconnect(const v1::AgentDisconnect& c) {
+  AgentRt* agent = ConnectedAgent(c.agent_id(), c.interaction_id());
+  if (agent == nullptr) return;
   if (c.category().empty() || c.category().size() > 64) {
     return Reject("INVALID_ARGUMENT", "category: required (1-64 bytes), e.g. racial_slur");
   }
@@ -1181,13 +1177,8 @@ void EngineImpl::DoAgentDisconnect(const v1::AgentDisconnect& c) {
 }
 
 void EngineImpl::DoWarnCaller(const v1::WarnCaller& c) {
-  AgentRt* agent = FindAgent(c.agent_id());
-  if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
-  Leg* leg = FindLeg(agent, c.interaction_id());
-  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
-    return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
-                                       "' is not connected to agent '" + c.agent_id() + "'");
-  }
+  AgentRt* agent = ConnectedAgent(c.agent_id(), c.interaction_id());
+  if (agent == nullptr) return;
   if (c.category().empty() || c.category().size() > 64) {
     return Reject("INVALID_ARGUMENT", "category: required (1-64 bytes), e.g. racial_slur");
   }
@@ -1207,13 +1198,8 @@ void EngineImpl::DoWarnCaller(const v1::WarnCaller& c) {
 }
 
 void EngineImpl::DoRecordVerification(const v1::RecordVerification& c) {
-  AgentRt* agent = FindAgent(c.agent_id());
-  if (agent == nullptr) return Reject("NO_SUCH_AGENT", "agent_id: no agent '" + c.agent_id() + "'");
-  Leg* leg = FindLeg(agent, c.interaction_id());
-  if (leg == nullptr || leg->phase != v1::LEG_PHASE_CONNECTED) {
-    return Reject("NOT_CONNECTED", "interaction_id: '" + c.interaction_id() +
-                                       "' is not connected to agent '" + c.agent_id() + "'");
-  }
+  AgentRt* agent = ConnectedAgent(c.agent_id(), c.interaction_id());
+  if (agent == nullptr) return;
   if (c.factor().size() > 64 || (c.factor().empty() && !c.verified())) {
     return Reject("INVALID_ARGUMENT", "factor: required (1-64 bytes) unless verified is set");
   }

@@ -328,6 +328,9 @@ class EngineImpl {
                     const std::string& disposition, bool timed_out);
   void RemoveLeg(AgentRt* agent, const std::string& interaction_id);
   Leg* FindLeg(AgentRt* agent, const std::string& interaction_id);
+  // The agent, if `interaction_id` is connected to it; else rejects the command (NO_SUCH_AGENT or
+  // NOT_CONNECTED) and returns null.
+  AgentRt* ConnectedAgent(const std::string& agent_id, const std::string& interaction_id);
   Leg* FindOfferedLeg(AgentRt* agent, const std::string& offer_id);
   void RejectStaleOffer(const std::string& offer_id);
   void EmitPendingAux(AgentRt* agent);

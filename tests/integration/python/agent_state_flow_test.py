@@ -173,7 +173,7 @@ class AgentStateLifecycle(unittest.TestCase):
             routing.close()
 
 
-class AgentStateFlow(unittest.TestCase):
+class AgentStateFlow(h.StackTestCase):
     @classmethod
     def setUpClass(cls):
         cls.protos = h.Protos(A.root)
@@ -202,11 +202,6 @@ class AgentStateFlow(unittest.TestCase):
         cls.sup_channel.close()
         cls.stack.close()
 
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            print(self.stack.logs())
 
     # ------------------------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ def write(path, text):
     os.replace(tmp, path)  # atomically, as a ConfigMap update swaps files
 
 
-class PolicyFlow(unittest.TestCase):
+class PolicyFlow(h.StackTestCase):
     @classmethod
     def setUpClass(cls):
         cls.protos = h.Protos(A.root)
@@ -84,11 +84,6 @@ class PolicyFlow(unittest.TestCase):
                 pass
         cls.stack.close()
 
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            print(self.stack.logs())
 
     # ------------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import grpc  # noqa: E402
 
 
 
-class RoutingBadInput(unittest.TestCase):
+class RoutingBadInput(h.StackTestCase):
     @classmethod
     def setUpClass(cls):
         cls.protos = h.Protos(A.root)
@@ -34,11 +34,6 @@ class RoutingBadInput(unittest.TestCase):
                 pass
         cls.stack.close()
 
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            print(self.stack.logs())
 
     def setup_tenant(self):
         """A tenant with queue 'support' and one interaction 'existing' waiting in it (applied)."""

@@ -78,7 +78,7 @@ class Watcher:
         self._call.cancel()
 
 
-class RoutingGrpcFlow(unittest.TestCase):
+class RoutingGrpcFlow(h.StackTestCase):
     @classmethod
     def setUpClass(cls):
         cls.protos = h.Protos(A.root)
@@ -99,12 +99,6 @@ class RoutingGrpcFlow(unittest.TestCase):
                 pass
         cls.stack.close()
 
-    def run(self, result=None):
-        # On failure, show the service's log: it is the first thing the lead will want.
-        before = len(result.failures) + len(result.errors) if result else 0
-        super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            print(self.stack.logs())
 
     # ------------------------------------------------------------------------------------------
 

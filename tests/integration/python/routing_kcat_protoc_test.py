@@ -67,7 +67,7 @@ def top_level(text):
     return scalars, messages
 
 
-class RoutingKcatProtoc(unittest.TestCase):
+class RoutingKcatProtoc(h.StackTestCase):
     @classmethod
     def setUpClass(cls):
         cls.protos = h.Protos(A.root)
@@ -79,11 +79,6 @@ class RoutingKcatProtoc(unittest.TestCase):
         cls.channel.close()
         cls.stack.close()
 
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            print(self.stack.logs())
 
     def test_events_decode_with_kcat_and_protoc(self):
         p = self.protos

@@ -40,7 +40,7 @@ def total(s, name, label_filter=""):
     return sum(v for (n, labels), v in s.items() if n == name and label_filter in labels)
 
 
-class RoutingMetrics(unittest.TestCase):
+class RoutingMetrics(h.StackTestCase):
     @classmethod
     def setUpClass(cls):
         cls.protos = h.Protos(A.root)
@@ -50,11 +50,6 @@ class RoutingMetrics(unittest.TestCase):
     def tearDownClass(cls):
         cls.stack.close()
 
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            print(self.stack.logs())
 
     def promtool_check(self, text):
         p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,

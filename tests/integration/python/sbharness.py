@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import uuid
 
 SKIP = 77
@@ -479,6 +480,17 @@ def send_command(producer, protos, tenant, body_name, body, command_id=None):
 
 def event_kind(event):
     return event.WhichOneof("body")
+
+
+class StackTestCase(unittest.TestCase):
+    """A TestCase whose class has a `stack` (a Stack): on a failed test, prints the services'
+    logs, the first thing one wants to read."""
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            print(self.stack.logs())
 
 
 def run_tests():
