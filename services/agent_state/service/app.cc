@@ -13,10 +13,8 @@
 #include "agent_state/service/hub.h"
 #include "common/app/service_app.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::agent_state {
@@ -107,22 +105,13 @@ int RunAgentStateApp(int argc, char** argv) {
   AgentDesktopService desktops(&hub, routing->get(), policy_channel, &metrics, desktop);
   SupervisorService supervisors(&hub, routing->get());
 
-  grpc::EnableDefaultHealthCheckService(true);
-  if (common.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(common.listen, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(max_message_bytes);
-  builder.RegisterService(&desktops);
-  builder.RegisterService(&supervisors);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::cerr << "error: cannot listen on " << common.listen << " (in use? try --listen HOST:0)\n";
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+      app::StartGrpcServer(common, max_message_bytes, {&desktops, &supervisors});
+  if (!server.ok()) {
+    std::cerr << "error: " << server.status().message() << "\n";
     return 1;
   }
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus(false);
-  app::PrintLine(absl::StrCat("grpc=", app::ListenHost(common.listen), ":", port));
+  grpc::HealthCheckServiceInterface* health = (*server)->GetHealthCheckService();
   absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
       app::StartMetrics(common, metrics.registry());
   if (!exposer.ok()) {
@@ -139,16 +128,15 @@ int RunAgentStateApp(int argc, char** argv) {
       app::PrintLine("ready");
     }
   });
-  spdlog::info("serving AgentDesktop and Supervisor on {}:{}", app::ListenHost(common.listen),
-               port);
+  spdlog::info("serving AgentDesktop and Supervisor on {}", common.listen);
 
   const int sig = signals.Wait();
   spdlog::info("signal {}: telling {} desktop(s) to reconnect elsewhere", sig, hub.connected());
   health->SetServingStatus(false);
   readiness.join();
   desktops.Shutdown("SHUTTING_DOWN");
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(shutdown_timeout_ms));
+  (*server)->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(shutdown_timeout_ms));
   if (absl::Status s = (*routing)->Flush(std::chrono::milliseconds(shutdown_timeout_ms)); !s.ok()) {
     spdlog::warn("routing commands not flushed: {}", s.ToString());
   }

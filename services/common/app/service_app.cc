@@ -9,6 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/server_builder.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -98,6 +101,25 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
   PrintLine(absl::StrCat("metrics=", ListenHost(f.metrics_listen), ":",
                          exposer->GetListeningPorts().at(0)));
   return exposer;
+}
+
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
+    const CommonFlags& f, int max_message_bytes, const std::vector<grpc::Service*>& services) {
+  grpc::EnableDefaultHealthCheckService(true);
+  if (f.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(f.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(max_message_bytes);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", f.listen, " (in use? try --listen HOST:0)"));
+  }
+  server->GetHealthCheckService()->SetServingStatus(false);
+  PrintLine(absl::StrCat("grpc=", ListenHost(f.listen), ":", port));
+  return server;
 }
 
 TerminationSignals::TerminationSignals() {

@@ -12,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "common/kafka/config.h"
+#include "grpcpp/server.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 
@@ -50,6 +51,12 @@ std::string ListenHost(const std::string& listen);
 // Starts /metrics on --metrics-listen (null when it is empty) and prints `metrics=HOST:PORT`.
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
     const CommonFlags& flags, const std::shared_ptr<prometheus::Registry>& registry);
+
+// Builds and starts the gRPC server on --listen with `services`, the health service (NOT_SERVING
+// until the caller says otherwise), reflection with --reflection and a request size cap, and
+// prints `grpc=HOST:PORT`. Errors are for humans ("cannot listen on ...").
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
+    const CommonFlags& flags, int max_message_bytes, const std::vector<grpc::Service*>& services);
 
 // Blocks SIGTERM and SIGINT in every thread created after it (call first in main), so that only
 // Wait() takes them.

@@ -14,10 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/app/service_app.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "policy/core/store.h"
 #include "policy/service/metrics.h"
 #include "policy/service/policy_service.h"
@@ -231,20 +229,12 @@ int RunPolicyApp(int argc, char** argv) {
   options.publish_timeout = std::chrono::milliseconds(f.send_timeout_ms);
   PolicyServiceImpl service(&store, producer->get(), routing->get(), facts.get(), &metrics,
                             options);
-  grpc::EnableDefaultHealthCheckService(true);
-  if (f.common.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(f.common.listen, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(f.max_message_bytes);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::cerr << "error: cannot listen on " << f.common.listen
-              << " (in use? try --listen HOST:0)\n";
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+      app::StartGrpcServer(f.common, f.max_message_bytes, {&service});
+  if (!server.ok()) {
+    std::cerr << "error: " << server.status().message() << "\n";
     return 1;
   }
-  app::PrintLine(absl::StrCat("grpc=", app::ListenHost(f.common.listen), ":", port));
   absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
       app::StartMetrics(f.common, metrics.registry());
   if (!exposer.ok()) {
@@ -252,15 +242,15 @@ int RunPolicyApp(int argc, char** argv) {
     return 1;
   }
   if (!f.policies.empty()) reloader.Start();
-  server->GetHealthCheckService()->SetServingStatus(true);
+  (*server)->GetHealthCheckService()->SetServingStatus(true);
   app::PrintLine("ready");
-  spdlog::info("serving PolicyService on {}:{}", app::ListenHost(f.common.listen), port);
+  spdlog::info("serving PolicyService on {}", f.common.listen);
 
   const int sig = signals.Wait();
   spdlog::info("signal {}: shutting down", sig);
-  server->GetHealthCheckService()->SetServingStatus(false);
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(f.shutdown_timeout_ms));
+  (*server)->GetHealthCheckService()->SetServingStatus(false);
+  (*server)->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(f.shutdown_timeout_ms));
   reloader.Stop();
   if (absl::Status s = (*routing)->Flush(std::chrono::milliseconds(f.shutdown_timeout_ms));
       !s.ok()) {

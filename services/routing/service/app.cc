@@ -14,10 +14,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "common/app/service_app.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "prometheus/exposer.h"
 #include "routing/service/grpc_handlers.h"
 #include "routing/service/metrics.h"
@@ -132,24 +130,13 @@ int RunRoutingApp(int argc, char** argv) {
   Peers peers(f.peers);
   InteractionServiceImpl interactions(service->get(), &peers);
   ConfigServiceImpl config(service->get(), &peers);
-  grpc::EnableDefaultHealthCheckService(true);
-  if (f.common.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(f.common.listen, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(f.max_message_bytes);
-  builder.RegisterService(&interactions);
-  builder.RegisterService(&config);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::cerr << "error: cannot listen on " << f.common.listen
-              << " (in use? try --listen HOST:0)\n";
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+      app::StartGrpcServer(f.common, f.max_message_bytes, {&interactions, &config});
+  if (!server.ok()) {
+    std::cerr << "error: " << server.status().message() << "\n";
     return 1;
   }
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus(false);
-  const std::string host = app::ListenHost(f.common.listen);
-  app::PrintLine(absl::StrCat("grpc=", host, ":", port));
+  grpc::HealthCheckServiceInterface* health = (*server)->GetHealthCheckService();
   absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
       app::StartMetrics(f.common, metrics.registry());
   if (!exposer.ok()) {
@@ -171,7 +158,7 @@ int RunRoutingApp(int argc, char** argv) {
     std::cerr << "error: cannot join consumer group " << f.group << ": " << started << "\n";
     return 1;
   }
-  spdlog::info("replica {} serving gRPC on {}:{}", options.replica_id, host, port);
+  spdlog::info("replica {} serving gRPC on {}", options.replica_id, f.common.listen);
 
   const int sig = signals.Wait();
   spdlog::info("signal {}: shutting down (handing partitions over)", sig);
@@ -180,7 +167,7 @@ int RunRoutingApp(int argc, char** argv) {
   std::promise<void> stopped;
   std::future<void> stopped_future = stopped.get_future();
   std::thread stopper([&] {
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     (*service)->Shutdown();
     stopped.set_value();
   });
