@@ -29,6 +29,7 @@ TOPICS = [
     "sb.routing.snapshots.v1",
     "sb.policy.decisions.v1",
     "sb.recording.events.v1",
+    "sb.agent.events.v1",
 ]
 
 

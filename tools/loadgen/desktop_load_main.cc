@@ -32,6 +32,7 @@
 #include "fmt/format.h"
 #include "google/protobuf/util/time_util.h"
 #include "loadgen/binaries.h"
+#include "loadgen/desktop_client.h"
 #include "loadgen/latency_histogram.h"
 #include "loadgen/scheduler.h"
 #include "switchboard/agent/v1/agent_state.grpc.pb.h"
@@ -337,107 +338,33 @@ class Load {
 
 // --- one agent desktop ------------------------------------------------------------------------
 
-// Desktop: one AgentDesktop.Connect stream as a callback reactor. Reactions run on gRPC's
-// callback threads; Send is also called from the scheduler thread (heartbeats, Complete). Writes
-// go through an outbox (one write in flight at a time); StartWrite/StartWritesDone are called
-// outside the mutex.
-class Desktop final : public grpc::ClientBidiReactor<av1::DesktopRequest, av1::DesktopEvent> {
+// Desktop: one agent's DesktopStream and what it reacts with: log in on the first state, accept
+// every offer, complete each assignment after the hold time. Read-side fields are touched only by
+// the stream's (serialised) event callbacks.
+class Desktop {
  public:
-  Desktop(Load* load, std::string tenant, std::string agent)
-      : load_(load), tenant_(std::move(tenant)), agent_(std::move(agent)) {}
+  Desktop(Load* load, const std::string& tenant, const std::string& agent)
+      : load_(load),
+        stream_(
+            &load->scheduler(), tenant, agent,
+            std::chrono::milliseconds(load->flags().heartbeat_ms),
+            [this](DesktopStream& s, const av1::DesktopEvent& e) { OnEvent(s, e); },
+            [this, agent](const grpc::Status& status, const std::string& goodbye) {
+              load_->OnStreamEnded(agent, status, goodbye);
+            }) {}
 
   void Start(av1::AgentDesktop::Stub* stub, Clock::duration first_heartbeat) {
-    av1::DesktopRequest hello;
-    hello.set_request_id("hello");
-    hello.mutable_hello()->set_tenant_id(tenant_);
-    hello.mutable_hello()->set_agent_id(agent_);
-    hello.mutable_hello()->mutable_principal()->set_subject(agent_);
-    hello.mutable_hello()->mutable_principal()->set_role("agent");
-    stub->async()->Connect(&ctx_, this);
-    // Writes are started from outside reactions (the scheduler): the hold keeps the call alive
-    // (no OnDone) until we know no more will be started.
-    AddHold();
-    Send(std::move(hello));
-    StartRead(&event_);
-    StartCall();
-    load_->scheduler().After(first_heartbeat, [this] { Heartbeat(); });
+    stream_.Start(stub, first_heartbeat);
   }
+  void Close() { stream_.Close(); }
+  void Cancel() { stream_.Cancel(); }
+  bool done() const { return stream_.done(); }
 
-  // Queues a request; written after those before it. Dropped once the stream is closing or
-  // broken.
-  void Send(av1::DesktopRequest request) {
-    const av1::DesktopRequest* write = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (closing_ || broken_) return;
-      outbox_.push_back(std::move(request));
-      if (writing_) return;
-      writing_ = true;
-      write = &outbox_.front();
-    }
-    StartWrite(write);
-  }
-
-  // Half-closes the stream once the queued requests are written; the server then ends it.
-  void Close() {
-    bool writes_done = false;
-    bool release = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (closing_) return;
-      closing_ = true;
-      if (!writing_) {
-        writes_done = !broken_;
-        release = TakeHoldLocked();
-      }
-    }
-    if (writes_done) StartWritesDone();
-    if (release) RemoveHold();
-  }
-  void Cancel() { ctx_.TryCancel(); }
-  bool done() const { return done_.load(); }
-
-  void OnWriteDone(bool ok) override {
-    const av1::DesktopRequest* write = nullptr;
-    bool writes_done = false;
-    bool release = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!ok) {  // the stream is broken; OnDone tells why
-        broken_ = true;
-        outbox_.clear();
-      } else {
-        outbox_.pop_front();
-      }
-      if (!outbox_.empty()) {
-        write = &outbox_.front();
-      } else {
-        writing_ = false;
-        if (closing_ || broken_) {
-          writes_done = closing_ && !broken_;
-          release = TakeHoldLocked();
-        }
-      }
-    }
-    if (write != nullptr) StartWrite(write);
-    if (writes_done) StartWritesDone();
-    if (release) RemoveHold();
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {  // the server ended the stream: OnDone follows once the hold is gone
-      bool release = false;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        broken_ = true;
-        if (!writing_) release = TakeHoldLocked();
-      }
-      if (release) RemoveHold();
-      return;
-    }
+ private:
+  void OnEvent(DesktopStream& stream, const av1::DesktopEvent& event) {
     const auto received_wall = std::chrono::system_clock::now();
     const auto received = Clock::now();
-    switch (event_.body_case()) {
+    switch (event.body_case()) {
       case av1::DesktopEvent::kState:
         if (!got_state_) {
           got_state_ = true;
@@ -445,85 +372,49 @@ class Desktop final : public grpc::ClientBidiReactor<av1::DesktopRequest, av1::D
           av1::DesktopRequest login;
           login.set_request_id("login");
           login.mutable_login()->set_presence(rv1::PRESENCE_AVAILABLE);
-          Send(std::move(login));
+          stream.Send(std::move(login));
         }
-        if (!logged_in_ && event_.state().presence() == rv1::PRESENCE_AVAILABLE) {
+        if (!logged_in_ && event.state().presence() == rv1::PRESENCE_AVAILABLE) {
           logged_in_ = true;
           load_->OnLoggedIn();
         }
         break;
       case av1::DesktopEvent::kOffer: {
-        const av1::Offer& offer = event_.offer();
-        load_->OnOffer(offer.interaction_id(), event_.time(), received_wall, received);
+        const av1::Offer& offer = event.offer();
+        load_->OnOffer(offer.interaction_id(), event.time(), received_wall, received);
         av1::DesktopRequest accept;
         accept.set_request_id(absl::StrCat("a/", offer.interaction_id()));
         accept.mutable_accept_offer()->set_offer_id(offer.offer_id());
-        Send(std::move(accept));
+        stream.Send(std::move(accept));
         break;
       }
       case av1::DesktopEvent::kAssignment: {
-        const std::string interaction = event_.assignment().interaction_id();
+        const std::string interaction = event.assignment().interaction_id();
         load_->scheduler().After(std::chrono::milliseconds(load_->flags().hold_ms),
                                  [this, interaction] {
                                    av1::DesktopRequest complete;
                                    complete.set_request_id(absl::StrCat("c/", interaction));
                                    complete.mutable_complete()->set_interaction_id(interaction);
                                    complete.mutable_complete()->set_disposition("load");
-                                   Send(std::move(complete));
+                                   stream_.Send(std::move(complete));
                                  });
         break;
       }
       case av1::DesktopEvent::kAck:
-        load_->OnAck(agent_, event_.ack());
+        load_->OnAck(stream.agent(), event.ack());
         break;
       case av1::DesktopEvent::kGoodbye:
-        goodbye_ = event_.goodbye().reason();
-        load_->OnGoodbye(agent_, goodbye_);
+        load_->OnGoodbye(stream.agent(), event.goodbye().reason());
         break;
       default:
         break;
     }
-    StartRead(&event_);
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    load_->OnStreamEnded(agent_, status, goodbye_);
-    done_ = true;
-  }
-
- private:
-  // True the first time it is called once no write is in flight or about to start.
-  bool TakeHoldLocked() {
-    if (hold_released_) return false;
-    hold_released_ = true;
-    return true;
-  }
-
-  void Heartbeat() {
-    if (load_->stopping()) return;
-    av1::DesktopRequest beat;
-    beat.mutable_heartbeat();
-    Send(std::move(beat));
-    load_->scheduler().After(std::chrono::milliseconds(load_->flags().heartbeat_ms),
-                             [this] { Heartbeat(); });
   }
 
   Load* const load_;
-  const std::string tenant_;
-  const std::string agent_;
-  grpc::ClientContext ctx_;
-  av1::DesktopEvent event_;  // the read in flight (read side only)
-  bool got_state_ = false;   // read side only
-  bool logged_in_ = false;   // read side only
-  std::string goodbye_;      // read side only; read in OnDone (after the last read)
-  std::atomic<bool> done_{false};
-
-  std::mutex mu_;
-  std::deque<av1::DesktopRequest> outbox_;  // guarded by mu_; front = the write in flight
-  bool writing_ = false;                    // guarded by mu_
-  bool closing_ = false;                    // guarded by mu_
-  bool broken_ = false;                     // guarded by mu_
-  bool hold_released_ = false;              // guarded by mu_
+  DesktopStream stream_;
+  bool got_state_ = false;  // event callbacks only
+  bool logged_in_ = false;  // event callbacks only
 };
 
 // --- setup ------------------------------------------------------------------------------------

@@ -18,15 +18,18 @@
 #include "absl/strings/str_join.h"
 #include "common/kafka/consumer.h"
 #include "google/protobuf/util/time_util.h"
+#include "loadgen/desktop_client.h"
 #include "loadgen/scheduler.h"
 #include "routing/client/routing_client.h"
 #include "routing/service/partition.h"
+#include "switchboard/agent/v1/agent_state.grpc.pb.h"
 #include "switchboard/routing/v1/routing_service.grpc.pb.h"
 
 namespace sb::traffic {
 namespace {
 
 namespace v1 = ::switchboard::routing::v1;
+namespace av1 = ::switchboard::agent::v1;
 using Clock = std::chrono::steady_clock;
 using google::protobuf::util::TimeUtil;
 using InteractionServiceStub = ::switchboard::routing::v1::InteractionService::Stub;
@@ -98,6 +101,11 @@ class TrafficDriver::Impl {
     std::string login_error;
     std::set<std::string> connected;  // interaction ids
     std::set<std::string> wrap_ups;   // interaction ids in wrap-up
+    // Desktop mode: the last desktop event id seen (resume token) and whether the first state
+    // of the current stream has been handled.
+    std::string last_event_id;
+    bool desktop_greeted = false;
+    int unknown_attempts = 0;  // streams refused with NO_SUCH_AGENT
   };
 
   // An asynchronous unary RPC on cq_; the completion thread calls Done and deletes it.
@@ -159,6 +167,19 @@ class TrafficDriver::Impl {
   v1::RoutingCommand NewCommand(const std::string& tenant, const char* kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LeaveWaiting(Call& call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Desktop mode (options_.agent_state_target set): one DesktopStream per agent.
+  bool desktop_mode() const { return !options_.agent_state_target.empty(); }
+  void ConnectDesktop(const std::string& agent_key);
+  void OnDesktopEvent(const std::string& agent_key, DesktopStream& stream,
+                      const av1::DesktopEvent& event);
+  void OnDesktopDone(const std::string& agent_key, const grpc::Status& status,
+                     const std::string& goodbye);
+  // Sends on the agent's current stream (it may have been replaced by a reconnect).
+  void DesktopSend(const std::string& agent_key, av1::DesktopRequest request);
+  void DesktopLater(const std::string& agent_key, Clock::duration delay,
+                    av1::DesktopRequest request);
+  void CloseDesktops();
   void CountError(const std::string& what, absl::string_view message = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Clock::duration Draw(double mean_seconds) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -182,6 +203,18 @@ class TrafficDriver::Impl {
 
   Scheduler scheduler_;
   bool shut_down_ = false;
+
+  // Desktop mode. Lock order: desktops_mu_ is never held while taking mu_.
+  std::shared_ptr<grpc::Channel> desktop_channel_;
+  std::unique_ptr<av1::AgentDesktop::Stub> desktop_stub_;
+  mutable std::mutex desktops_mu_;
+  std::condition_variable desktops_cv_;  // open_desktops_ reaching 0
+  std::unordered_map<std::string, std::unique_ptr<DesktopStream>> desktops_
+      ABSL_GUARDED_BY(desktops_mu_);
+  // Streams replaced after they ended: destroyed at shutdown (gRPC may still be in OnDone).
+  std::vector<std::unique_ptr<DesktopStream>> ended_desktops_ ABSL_GUARDED_BY(desktops_mu_);
+  int64_t open_desktops_ ABSL_GUARDED_BY(desktops_mu_) = 0;
+  bool closing_desktops_ ABSL_GUARDED_BY(desktops_mu_) = false;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;  // login confirmations, waiting_/in-flight reaching 0
@@ -251,6 +284,17 @@ absl::Status TrafficDriver::Impl::Init() {
     channels_.push_back(std::move(channel));
   }
 
+  if (desktop_mode()) {
+    desktop_channel_ =
+        grpc::CreateChannel(options_.agent_state_target, grpc::InsecureChannelCredentials());
+    if (!desktop_channel_->WaitForConnected(deadline)) {
+      return absl::UnavailableError(absl::StrCat(
+          "traffic: cannot reach sb-agent-state at ", options_.agent_state_target,
+          " (gRPC channel not connected within 10 s); is it running, and is the address right?"));
+    }
+    desktop_stub_ = av1::AgentDesktop::NewStub(desktop_channel_);
+  }
+
   routing::RoutingClientOptions co;
   co.kafka.bootstrap_servers = options_.bootstrap;
   co.kafka.client_id = "sb-traffic";
@@ -303,7 +347,8 @@ void TrafficDriver::Impl::Shutdown() {
     calling_ = false;
     ++arrival_epoch_;
   }
-  scheduler_.Stop();  // no more arrivals or timers
+  scheduler_.Stop();  // no more arrivals or timers (nor heartbeats)
+  CloseDesktops();
   stop_consumer_ = true;
   if (consumer_thread_.joinable()) consumer_thread_.join();
   // Outstanding RPCs finish by their deadline; Next returns false once they are all drained.
@@ -567,7 +612,19 @@ void TrafficDriver::Impl::Send(v1::RoutingCommand command) {
 
 absl::Status TrafficDriver::Impl::LoginAgents(std::chrono::milliseconds timeout) {
   std::vector<v1::RoutingCommand> logins;
-  {
+  if (desktop_mode()) {
+    // Each desktop logs its agent in when it sees the agent's state (OnDesktopEvent).
+    std::vector<std::string> keys;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [key, agent] : agents_) {
+        if (agent.confirmed) continue;
+        agent.login_error.clear();
+        keys.push_back(key);
+      }
+    }
+    for (const std::string& key : keys) ConnectDesktop(key);
+  } else {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [key, agent] : agents_) {
       if (agent.confirmed) continue;
@@ -578,7 +635,7 @@ absl::Status TrafficDriver::Impl::LoginAgents(std::chrono::milliseconds timeout)
       pending_logins_[command.command_id()] = key;
       logins.push_back(std::move(command));
     }
-  }
+  }  // else
   for (v1::RoutingCommand& c : logins) Send(std::move(c));
 
   std::unique_lock<std::mutex> lock(mu_);
@@ -750,7 +807,7 @@ void TrafficDriver::Impl::HandleEvent(const v1::RoutingEvent& event, int64_t rec
           LeaveWaiting(call);
         }
       }
-      if (Agent* agent = find_agent(e.agent_id()); agent != nullptr) {
+      if (Agent* agent = find_agent(e.agent_id()); agent != nullptr && !desktop_mode()) {
         v1::RoutingCommand command = NewCommand(tenant, "acc");
         command.mutable_accept_offer()->set_agent_id(e.agent_id());
         command.mutable_accept_offer()->set_offer_id(e.offer_id());
@@ -771,7 +828,7 @@ void TrafficDriver::Impl::HandleEvent(const v1::RoutingEvent& event, int64_t rec
       }
       if (Agent* agent = find_agent(e.agent_id()); agent != nullptr) {
         if (agent->connected.insert(e.interaction_id()).second) ++connected_now_;
-        CompleteLater(Key(tenant, e.agent_id()), e.interaction_id());
+        if (!desktop_mode()) CompleteLater(Key(tenant, e.agent_id()), e.interaction_id());
       }
       break;
     }
@@ -806,8 +863,8 @@ void TrafficDriver::Impl::HandleEvent(const v1::RoutingEvent& event, int64_t rec
         if (agent->connected.erase(e.interaction_id()) > 0) --connected_now_;
         agent->wrap_ups.insert(e.interaction_id());
         // A queue without wrap-up ends it in the same command (deadline == time): nothing to do.
-        if (TimeUtil::TimestampToMilliseconds(e.deadline()) >
-            TimeUtil::TimestampToMilliseconds(event.time())) {
+        if (!desktop_mode() && TimeUtil::TimestampToMilliseconds(e.deadline()) >
+                                   TimeUtil::TimestampToMilliseconds(event.time())) {
           EndWrapUpLater(Key(tenant, e.agent_id()), e.interaction_id());
         }
       }
@@ -829,7 +886,7 @@ void TrafficDriver::Impl::HandleEvent(const v1::RoutingEvent& event, int64_t rec
       if (!in && agent->logged_in) --agents_logged_in_;
       agent->logged_in = in;
       if (in) agent->confirmed = true;
-      if (e.presence() == v1::PRESENCE_AUX && e.reason() == "not_responding") {
+      if (!desktop_mode() && e.presence() == v1::PRESENCE_AUX && e.reason() == "not_responding") {
         SetAvailableLater(Key(tenant, e.agent_id()));
       }
       break;
@@ -870,6 +927,194 @@ void TrafficDriver::Impl::HandleEvent(const v1::RoutingEvent& event, int64_t rec
     default:
       break;
   }
+}
+
+// --- desktop mode ----------------------------------------------------------------------------
+
+void TrafficDriver::Impl::ConnectDesktop(const std::string& agent_key) {
+  AgentRef ref;
+  std::string resume_after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = agents_.find(agent_key);
+    if (it == agents_.end()) return;
+    ref = it->second.ref;
+    resume_after = it->second.last_event_id;
+    it->second.desktop_greeted = false;
+  }
+  std::lock_guard<std::mutex> lock(desktops_mu_);
+  if (closing_desktops_) return;
+  auto stream = std::make_unique<DesktopStream>(
+      &scheduler_, ref.tenant_id, ref.agent_id, std::chrono::seconds(5),
+      [this, agent_key](DesktopStream& s, const av1::DesktopEvent& e) {
+        OnDesktopEvent(agent_key, s, e);
+      },
+      [this, agent_key](const grpc::Status& status, const std::string& goodbye) {
+        OnDesktopDone(agent_key, status, goodbye);
+      });
+  DesktopStream* raw = stream.get();
+  std::unique_ptr<DesktopStream>& slot = desktops_[agent_key];
+  if (slot != nullptr) ended_desktops_.push_back(std::move(slot));
+  slot = std::move(stream);
+  ++open_desktops_;
+  raw->Start(desktop_stub_.get(), std::chrono::seconds(5), resume_after);
+}
+
+void TrafficDriver::Impl::OnDesktopEvent(const std::string& agent_key, DesktopStream& stream,
+                                         const av1::DesktopEvent& event) {
+  std::optional<av1::DesktopRequest> now;  // sent on this stream at once
+  std::optional<std::pair<Clock::duration, av1::DesktopRequest>> later;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = agents_.find(agent_key);
+    if (it == agents_.end()) return;
+    Agent& agent = it->second;
+    if (!event.event_id().empty()) agent.last_event_id = event.event_id();
+    switch (event.body_case()) {
+      case av1::DesktopEvent::kState: {
+        const av1::AgentState& st = event.state();
+        if (!agent.desktop_greeted) {
+          // The first event of a stream is the agent's state: log in if needed.
+          agent.desktop_greeted = true;
+          if (st.presence() == v1::PRESENCE_OFFLINE || st.presence() == v1::PRESENCE_UNSPECIFIED) {
+            av1::DesktopRequest login;
+            login.set_request_id("login");
+            login.mutable_login()->set_presence(v1::PRESENCE_AVAILABLE);
+            now = std::move(login);
+            break;
+          }
+          if (!agent.logged_in) ++agents_logged_in_;
+          agent.logged_in = true;
+          agent.confirmed = true;
+          cv_.notify_all();
+        }
+        if (st.presence() == v1::PRESENCE_AUX && st.reason() == "not_responding") {
+          av1::DesktopRequest back;
+          back.set_request_id("available");
+          back.mutable_set_presence()->set_presence(v1::PRESENCE_AVAILABLE);
+          later.emplace(options_.not_responding_recovery, std::move(back));
+        }
+        break;
+      }
+      case av1::DesktopEvent::kOffer: {
+        av1::DesktopRequest accept;
+        accept.set_request_id(absl::StrCat("accept/", event.offer().interaction_id()));
+        accept.mutable_accept_offer()->set_offer_id(event.offer().offer_id());
+        now = std::move(accept);
+        break;
+      }
+      case av1::DesktopEvent::kAssignment: {
+        const std::string& interaction = event.assignment().interaction_id();
+        av1::DesktopRequest complete;
+        complete.set_request_id(absl::StrCat("complete/", interaction));
+        complete.mutable_complete()->set_interaction_id(interaction);
+        complete.mutable_complete()->set_disposition("resolved");
+        later.emplace(Draw(options_.mean_handle_seconds), std::move(complete));
+        break;
+      }
+      case av1::DesktopEvent::kWrapUp: {
+        // A queue without wrap-up ends it in the same command (deadline == time): nothing to do.
+        if (TimeUtil::TimestampToMilliseconds(event.wrap_up().deadline()) <=
+            TimeUtil::TimestampToMilliseconds(event.time())) {
+          break;
+        }
+        const std::string& interaction = event.wrap_up().interaction_id();
+        av1::DesktopRequest end;
+        end.set_request_id(absl::StrCat("wrapup/", interaction));
+        end.mutable_end_wrap_up()->set_interaction_id(interaction);
+        end.mutable_end_wrap_up()->set_disposition("resolved");
+        later.emplace(Draw(options_.mean_wrap_up_seconds), std::move(end));
+        break;
+      }
+      case av1::DesktopEvent::kAck:
+        if (event.ack().code() != 0) {
+          // A request overtaken by events (the offer expired, the call was abandoned) is
+          // refused with a reason: counted, as CommandRejected events are in routing mode.
+          ++stats_.rejected;
+          ++stats_.rejected_by_reason[event.ack().reason()];
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  if (now.has_value()) stream.Send(*std::move(now));
+  if (later.has_value()) DesktopLater(agent_key, later->first, std::move(later->second));
+}
+
+void TrafficDriver::Impl::OnDesktopDone(const std::string& agent_key, const grpc::Status& status,
+                                        const std::string& goodbye) {
+  bool reconnect = false;
+  {
+    std::lock_guard<std::mutex> lock(desktops_mu_);
+    --open_desktops_;
+    reconnect = !closing_desktops_;
+  }
+  desktops_cv_.notify_all();
+  if (!reconnect) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = agents_.find(agent_key);
+    if (it == agents_.end()) return;
+    const std::string message = status.error_message();
+    const std::string reason = message.substr(0, message.find(':'));
+    if (!it->second.confirmed && status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      // NO_SUCH_AGENT: a config applied a moment ago may not have reached sb-agent-state's
+      // projection yet; retry for ~5 s before calling it a config error.
+      if (++it->second.unknown_attempts >= 20) {
+        it->second.login_error = reason;
+        cv_.notify_all();
+        return;
+      }
+      scheduler_.After(std::chrono::milliseconds(250),
+                       [this, agent_key] { ConnectDesktop(agent_key); });
+      return;
+    }
+    CountError(absl::StrCat("Desktop ", goodbye.empty() ? CodeName(status.error_code()) : goodbye),
+               message);
+    ++stats_.desktop_reconnects;
+  }
+  scheduler_.After(std::chrono::seconds(1), [this, agent_key] { ConnectDesktop(agent_key); });
+}
+
+void TrafficDriver::Impl::DesktopSend(const std::string& agent_key, av1::DesktopRequest request) {
+  std::lock_guard<std::mutex> lock(desktops_mu_);
+  auto it = desktops_.find(agent_key);
+  if (it != desktops_.end() && it->second != nullptr) it->second->Send(std::move(request));
+}
+
+void TrafficDriver::Impl::DesktopLater(const std::string& agent_key, Clock::duration delay,
+                                       av1::DesktopRequest request) {
+  scheduler_.After(delay, [this, agent_key, request = std::move(request)]() mutable {
+    DesktopSend(agent_key, std::move(request));
+  });
+}
+
+void TrafficDriver::Impl::CloseDesktops() {
+  std::unique_lock<std::mutex> lock(desktops_mu_);
+  closing_desktops_ = true;
+  for (auto& [key, stream] : desktops_) stream->Close();
+  if (!desktops_cv_.wait_for(lock, std::chrono::seconds(10),
+                             [this] { return open_desktops_ == 0; })) {
+    for (auto& [key, stream] : desktops_) stream->Cancel();
+    desktops_cv_.wait(lock, [this] { return open_desktops_ == 0; });
+  }
+  lock.unlock();
+  // OnDone sets done() just after our callback returned: wait for that before destroying.
+  auto all_done = [](const auto& streams) {
+    for (const auto& s : streams) {
+      while (!s->done()) std::this_thread::yield();
+    }
+  };
+  std::vector<std::unique_ptr<DesktopStream>> streams;
+  {
+    std::lock_guard<std::mutex> relock(desktops_mu_);
+    for (auto& [key, stream] : desktops_) streams.push_back(std::move(stream));
+    for (auto& stream : ended_desktops_) streams.push_back(std::move(stream));
+    desktops_.clear();
+    ended_desktops_.clear();
+  }
+  all_done(streams);
 }
 
 // --- helpers ---------------------------------------------------------------------------------
@@ -919,6 +1164,10 @@ TrafficStats TrafficDriver::Impl::Stats() const {
     s.connected_now = connected_now_;
     s.agents_logged_in = agents_logged_in_;
   }
+  {
+    std::lock_guard<std::mutex> lock(desktops_mu_);
+    s.desktops_connected = open_desktops_;
+  }
   s.scheduler_max_late_ms =
       std::chrono::duration<double, std::milli>(scheduler_.max_lateness()).count();
   return s;
@@ -956,6 +1205,10 @@ std::string SummaryLine(const TrafficStats& s) {
       s.agents_logged_in, errors, s.rejected, s.enqueue_to_offer.PercentileMs(50),
       s.enqueue_to_offer.PercentileMs(90), s.enqueue_to_offer.PercentileMs(99),
       s.enqueue_to_offer.MaxMs());
+  if (s.desktops_connected > 0 || s.desktop_reconnects > 0) {
+    absl::StrAppend(&line, " desktops=", s.desktops_connected,
+                    " reconnects=", s.desktop_reconnects);
+  }
   if (!s.rejected_by_reason.empty()) {
     absl::StrAppend(
         &line, " rejected_by:", absl::StrJoin(s.rejected_by_reason, ",", absl::PairFormatter("=")));
@@ -975,6 +1228,7 @@ absl::Status RunDemo(const DemoOptions& options, const std::atomic<bool>& stop, 
   DriverOptions d;
   d.grpc_targets = {options.grpc_target};
   d.bootstrap = options.bootstrap;
+  d.agent_state_target = options.agent_state_target;
   for (const std::string& q : options.queue_ids) d.queues.push_back({options.tenant, q});
   for (const std::string& a : options.agent_ids) d.agents.push_back({options.tenant, a});
   d.calls_per_second = options.calls_per_second;

@@ -1,8 +1,10 @@
 // sb::traffic: real-time traffic against the real routing service. Callers arrive through gRPC
 // InteractionService.Enqueue (as a telephony edge would) and may abandon (Cancel); agents log in,
-// accept their offers, talk for a handle time, complete and end their wrap-up through the routing
-// client (as agent-state would, straight into sb.routing.commands.v1). What happens is learnt
-// from sb.routing.events.v1. Used by `switchboard up --demo` (RunDemo) and by `sb-load`.
+// accept their offers, talk for a handle time, complete and end their wrap-up — either through
+// sb-agent-state's desktop API (the demo: as real agents) or straight into
+// sb.routing.commands.v1 through the routing client (sb-load: routing alone). What happens to
+// callers is learnt from sb.routing.events.v1. Used by `switchboard up --demo` (RunDemo) and by
+// `sb-load`.
 #pragma once
 
 #include <atomic>
@@ -30,6 +32,9 @@ struct DemoOptions {
   std::string tenant = "demo";
   std::vector<std::string> queue_ids;  // queues callers go to (must exist)
   std::vector<std::string> agent_ids;  // agents to play (must exist in the applied config)
+  // sb-agent-state address: the agents play through its desktop API (AgentDesktop.Connect), as
+  // real agents do. Empty: straight into sb.routing.commands.v1 through the routing client.
+  std::string agent_state_target;
   double calls_per_second = 2;
   double mean_handle_seconds = 20;
   double mean_patience_seconds = 90;
@@ -66,6 +71,13 @@ struct DriverOptions {
 
   std::vector<QueueRef> queues;  // callers pick one uniformly at random
   std::vector<AgentRef> agents;
+  // Where the agents act. Empty: the driver sends their routing commands itself (Login,
+  // AcceptOffer, Complete, EndWrapUp, SetPresence) through the routing client, reacting to
+  // sb.routing.events.v1 — sb-load's mode, which measures routing alone. Set (an sb-agent-state
+  // address): each agent has a desktop, one AgentDesktop.Connect stream, and reacts to what its
+  // desktop shows (offers, assignments, wrap-up timers, its state), as a real agent does; a
+  // stream that ends unexpectedly reconnects after a second and resumes after the last event id.
+  std::string agent_state_target;
 
   // Open-loop arrivals: Poisson (exponential gaps) or evenly spaced at this rate. Arrivals that
   // fall due while the scheduler thread was busy are sent at once (no coordinated omission).
@@ -110,7 +122,9 @@ struct TrafficStats {
   // CommandRejected events answering our commands, by reason.
   int64_t rejected = 0;
   std::map<std::string, int64_t> rejected_by_reason;
-  int64_t events = 0;  // events of our tenants consumed (after dedup)
+  int64_t desktops_connected = 0;  // desktop mode: streams open now
+  int64_t desktop_reconnects = 0;  // desktop mode: streams reopened after an unexpected end
+  int64_t events = 0;              // events of our tenants consumed (after dedup)
   int64_t duplicate_events = 0;
 
   // From just before the Enqueue RPC to the receipt of the first OfferCreated (steady clock).
@@ -137,9 +151,9 @@ struct TrafficStats {
 //
 // Threads (all owned): the scheduler (arrivals and timers; starts async sends), the gRPC
 // completion thread (Enqueue/Cancel answers), the event consumer (polls Kafka, updates the state,
-// accepts offers), plus librdkafka's and gRPC's internal threads. Shared state is guarded by one
-// mutex. Public methods may be called from any thread, but only one thread should drive the
-// lifecycle.
+// accepts offers), in desktop mode gRPC's callback threads (desktop events), plus librdkafka's and
+// gRPC's internal threads. Shared state is guarded by one mutex. Public methods may be called from
+// any thread, but only one thread should drive the lifecycle.
 class TrafficDriver {
  public:
   static absl::StatusOr<std::unique_ptr<TrafficDriver>> Create(const DriverOptions& options);

@@ -378,6 +378,8 @@ void UpSession::StartDemo(const routing::config::RoutingConfig& config) {
   sb::traffic::DemoOptions options;
   options.grpc_target = replicas_[0].grpc;
   options.bootstrap = bootstrap_;
+  // The simulated agents use the agent desktop API, as real agents do.
+  options.agent_state_target = agent_state_.grpc;
   options.tenant = flags_.tenant;
   // Callers go to every queue except escalation targets (supervisors get escalations, not
   // calls).

@@ -5,10 +5,12 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "agent_state/service/desktop.h"
 #include "agent_state/service/hub.h"
 #include "common/app/service_app.h"
@@ -93,7 +95,7 @@ int RunAgentStateApp(int argc, char** argv) {
     std::cerr << "error: cannot reach Kafka at " << kafka->bootstrap_servers << ": "
               << (routing.ok() ? feed.status() : routing.status())
               << "\n(check --bootstrap; topics must exist: sb.routing.commands.v1, "
-                 "sb.routing.events.v1)\n";
+                 "sb.routing.events.v1, sb.agent.events.v1)\n";
     return 1;
   }
   std::shared_ptr<grpc::Channel> policy_channel;
@@ -102,8 +104,20 @@ int RunAgentStateApp(int argc, char** argv) {
   }
   DesktopOptions desktop;
   desktop.heartbeat_grace = std::chrono::milliseconds(heartbeat_grace_ms);
-  AgentDesktopService desktops(&hub, routing->get(), policy_channel, &metrics, desktop);
-  SupervisorService supervisors(&hub, routing->get());
+
+  kafka_io::ProducerOptions agent_events_options;
+  agent_events_options.kafka = *kafka;
+  absl::StatusOr<std::unique_ptr<kafka_io::Producer>> agent_events =
+      kafka_io::Producer::Create(agent_events_options);
+  if (!agent_events.ok()) {
+    std::cerr << "error: cannot create the sb.agent.events.v1 producer: "
+              << agent_events.status().message() << "\n";
+    return 1;
+  }
+  hub.set_replica(absl::StrFormat("%08x", std::random_device{}()));
+  AgentDesktopService desktops(&hub, routing->get(), policy_channel, &metrics, desktop,
+                               agent_events->get());
+  SupervisorService supervisors(&hub, routing->get(), agent_events->get(), &metrics);
 
   absl::StatusOr<std::unique_ptr<grpc::Server>> server =
       app::StartGrpcServer(common, max_message_bytes, {&desktops, &supervisors});

@@ -1,8 +1,11 @@
 #include "agent_state/service/desktop.h"
 
 #include <algorithm>
+#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/app/service_app.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/client_context.h"
 #include "spdlog/spdlog.h"
@@ -23,7 +26,7 @@ std::string ReasonOf(const absl::Status& s) {
 av1::DesktopEvent AckEvent(const std::string& request_id, const absl::Status& status,
                            const std::string& command_id = "") {
   av1::DesktopEvent e;
-  *e.mutable_time() = TimeUtil::GetCurrentTime();
+  *e.mutable_time() = app::NowTimestamp();
   av1::Ack* ack = e.mutable_ack();
   ack->set_request_id(request_id);
   ack->set_code(static_cast<int>(status.code()));
@@ -181,7 +184,7 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
     closing_ = true;
     close_reason_ = reason;
     av1::DesktopEvent bye;
-    *bye.mutable_time() = TimeUtil::GetCurrentTime();
+    *bye.mutable_time() = app::NowTimestamp();
     bye.mutable_goodbye()->set_reason(reason);
     outbox_.push_back(std::move(bye));
     MaybeWriteLocked();
@@ -234,6 +237,7 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
                                      std::string(replayed.status().message())));
     }
     registered_ = true;
+    svc_->AnnounceDesktop(tenant_, agent_, h.principal());
     spdlog::debug("desktop {}/{} connected ({} events replayed)", tenant_, agent_, *replayed);
   }
 
@@ -412,7 +416,7 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
         status = absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
       } else {
         av1::DesktopEvent decision;
-        *decision.mutable_time() = TimeUtil::GetCurrentTime();
+        *decision.mutable_time() = app::NowTimestamp();
         *decision.mutable_decision() = resp.decision();
         svc->hub_->PushTo(tenant, agent, decision);
         if (resp.decision().outcome() != pv1::OUTCOME_ALLOW) {
@@ -460,7 +464,7 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
       } else {
         const pv1::PolicyDecision& d = resp.decision();
         av1::DesktopEvent decision;
-        *decision.mutable_time() = TimeUtil::GetCurrentTime();
+        *decision.mutable_time() = app::NowTimestamp();
         *decision.mutable_decision() = d;
         svc->hub_->PushTo(tenant, agent, decision);
         bool needs_approval = false;
@@ -469,7 +473,7 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
         }
         if (d.outcome() == pv1::OUTCOME_ALLOW) {
           av1::DesktopEvent answer;
-          *answer.mutable_time() = TimeUtil::GetCurrentTime();
+          *answer.mutable_time() = app::NowTimestamp();
           answer.mutable_approval_answered()->set_approval_id(d.decision_id());
           answer.mutable_approval_answered()->set_approved(true);
           answer.mutable_approval_answered()->set_supervisor("policy");
@@ -564,7 +568,7 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
           status = absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
         } else {
           av1::DesktopEvent decision;
-          *decision.mutable_time() = TimeUtil::GetCurrentTime();
+          *decision.mutable_time() = app::NowTimestamp();
           *decision.mutable_decision() = resp.decision();
           svc->hub_->PushTo(tenant, agent, decision);
           if (resp.decision().outcome() == pv1::OUTCOME_ALLOW && !before.verified) {
@@ -603,12 +607,14 @@ class DesktopSession final : public grpc::ServerBidiReactor<av1::DesktopRequest,
 
 AgentDesktopService::AgentDesktopService(Hub* hub, routing::RoutingClient* routing,
                                          std::shared_ptr<grpc::Channel> policy,
-                                         AgentStateMetrics* metrics, DesktopOptions options)
+                                         AgentStateMetrics* metrics, DesktopOptions options,
+                                         kafka_io::Producer* agent_events)
     : hub_(hub),
       routing_(routing),
       policy_(policy ? pv1::PolicyService::NewStub(policy) : nullptr),
       metrics_(metrics),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      agent_events_(agent_events) {
   monitor_ = std::thread([this] { MonitorLoop(); });
 }
 
@@ -628,6 +634,22 @@ grpc::ServerBidiReactor<av1::DesktopRequest, av1::DesktopEvent>* AgentDesktopSer
   sessions_.insert(s);
   if (stopping_) s->Close("SHUTTING_DOWN");
   return s;
+}
+
+void AgentDesktopService::AnnounceDesktop(const std::string& tenant, const std::string& agent,
+                                          const av1::Principal& principal) {
+  if (agent_events_ == nullptr) return;
+  av1::AgentEvent e = SupervisorService::NewAgentEvent(tenant, principal);
+  e.mutable_desktop_connected()->set_agent_id(agent);
+  e.mutable_desktop_connected()->set_replica(hub_->replica());
+  // Best effort: without it, only cross-replica takeover and the grace period are affected.
+  absl::Status s = agent_events_->ProduceAsync(kAgentEventsTopic, tenant, e.SerializeAsString(),
+                                               [](absl::StatusOr<kafka_io::RecordPosition> r) {
+                                                 if (!r.ok())
+                                                   spdlog::warn("DesktopConnected not written: {}",
+                                                                r.status().ToString());
+                                               });
+  if (!s.ok()) spdlog::warn("DesktopConnected not written: {}", s.ToString());
 }
 
 void AgentDesktopService::Forget(DesktopSession* s) {
@@ -731,7 +753,7 @@ grpc::Status SupervisorService::WatchFloor(grpc::ServerContext* ctx,
       std::this_thread::sleep_for(interval - (Clock::now() - last_sent));  // coalescing window
     }
     version = now_version;
-    const int64_t now_ms = TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime());
+    const int64_t now_ms = app::NowMs();
     av1::Floor floor =
         hub_->Read([&](const Projection& p) { return p.FloorOf(req->tenant_id(), teams, now_ms); });
     for (av1::AgentState& a : *floor.mutable_agents()) {
@@ -824,22 +846,111 @@ grpc::Status SupervisorService::ForceState(grpc::ServerContext* ctx,
   return Send(std::move(c), resp->mutable_command_id());
 }
 
+grpc::Status SupervisorService::Publish(av1::AgentEvent event, const char* action) {
+  if (agent_events_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "NO_AGENT_EVENTS: this replica has no sb.agent.events.v1 producer");
+  }
+  const std::string tenant = event.tenant_id();
+  absl::StatusOr<kafka_io::RecordPosition> written =
+      agent_events_->Produce(kAgentEventsTopic, tenant, event.SerializeAsString());
+  if (!written.ok()) {
+    metrics_->SupervisorAction(action, "AGENT_EVENTS_UNAVAILABLE");
+    return grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        absl::StrCat("AGENT_EVENTS_UNAVAILABLE: ", std::string(written.status().message())));
+  }
+  metrics_->SupervisorAction(action, "ok");
+  return grpc::Status::OK;
+}
+
+av1::AgentEvent SupervisorService::NewAgentEvent(const std::string& tenant,
+                                                 const av1::Principal& principal) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  av1::AgentEvent e;
+  e.set_event_id(absl::StrFormat("%016x%016x", rng(), rng()));
+  e.set_tenant_id(tenant);
+  *e.mutable_time() = app::NowTimestamp();
+  *e.mutable_principal() = principal;
+  return e;
+}
+
 grpc::Status SupervisorService::SendMessage(grpc::ServerContext* ctx,
                                             const av1::SendMessageRequest* req,
                                             av1::SendMessageResponse* resp) {
-  if (grpc::Status s = CheckSupervisor(req->tenant_id(), req->principal()); !s.ok()) return s;
+  auto refuse = [&](grpc::Status s) {
+    metrics_->SupervisorAction(
+        "send_message", ReasonOf(absl::Status(absl::StatusCode::kUnknown, s.error_message())));
+    return s;
+  };
+  if (grpc::Status s = CheckSupervisor(req->tenant_id(), req->principal()); !s.ok()) {
+    return refuse(s);
+  }
   if (req->text().empty() || req->text().size() > 4096) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ARGUMENT: text: 1-4096 bytes");
+    return refuse(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ARGUMENT: text: 1-4096 bytes"));
   }
-  av1::DesktopEvent e;
-  *e.mutable_time() = TimeUtil::GetCurrentTime();
-  e.mutable_supervisor_message()->set_from(req->principal().subject());
-  e.mutable_supervisor_message()->set_text(req->text());
-  if (!hub_->PushTo(req->tenant_id(), req->agent_id(), e)) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("DESKTOP_NOT_HERE: agent '", req->agent_id(),
-                                     "' has no desktop connected to this replica"));
+  absl::StatusOr<av1::AgentState> state =
+      hub_->Read([&](const Projection& p) { return p.StateOf(req->tenant_id(), req->agent_id()); });
+  if (!state.ok()) return refuse(ToGrpc(state.status()));
+  // Written to sb.agent.events.v1: the replica holding the agent's desktop (this one or another)
+  // delivers it from there.
+  av1::AgentEvent e = NewAgentEvent(req->tenant_id(), req->principal());
+  e.mutable_message_sent()->set_agent_id(req->agent_id());
+  e.mutable_message_sent()->set_text(req->text());
+  if (grpc::Status s = Publish(e, "send_message"); !s.ok()) return s;
+  resp->set_event_id(e.event_id());
+  return grpc::Status::OK;
+}
+
+grpc::Status SupervisorService::Intervene(grpc::ServerContext* ctx,
+                                          const av1::InterveneRequest* req,
+                                          av1::InterveneResponse* resp) {
+  const std::string action = absl::StrCat("intervene_", req->mode());
+  auto refuse = [&](const char* metric_action, grpc::Status s) {
+    metrics_->SupervisorAction(
+        metric_action, ReasonOf(absl::Status(absl::StatusCode::kUnknown, s.error_message())));
+    return s;
+  };
+  if (grpc::Status s = CheckSupervisor(req->tenant_id(), req->principal()); !s.ok()) {
+    return refuse("intervene", s);
   }
+  if (req->mode() != "monitor" && req->mode() != "whisper" && req->mode() != "barge") {
+    return refuse("intervene", grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                            absl::StrCat("BAD_MODE: mode '", req->mode(),
+                                                         "': monitor, whisper or barge")));
+  }
+  if (req->interaction_id().empty()) {
+    return refuse(action.c_str(), grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                               "MISSING_FIELD: interaction_id: required"));
+  }
+  // Only an interaction an agent is talking on can be monitored, whispered to or barged into.
+  const int64_t now_ms = app::NowMs();
+  const av1::Floor floor =
+      hub_->Read([&](const Projection& p) { return p.FloorOf(req->tenant_id(), {}, now_ms); });
+  const av1::InteractionInProgress* found = nullptr;
+  for (const av1::InteractionInProgress& i : floor.interactions()) {
+    if (i.interaction_id() == req->interaction_id()) found = &i;
+  }
+  if (found == nullptr || found->agent_id().empty()) {
+    return refuse(action.c_str(),
+                  grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                               absl::StrCat("NOT_CONNECTED: interaction '", req->interaction_id(),
+                                            "' is not connected to an agent in tenant '",
+                                            req->tenant_id(), "'")));
+  }
+  av1::AgentEvent e = NewAgentEvent(req->tenant_id(), req->principal());
+  av1::Intervention* in = e.mutable_intervention();
+  in->set_interaction_id(found->interaction_id());
+  in->set_agent_id(found->agent_id());
+  in->set_queue_id(found->queue_id());
+  in->set_mode(req->mode());
+  if (grpc::Status s = Publish(e, action.c_str()); !s.ok()) return s;
+  spdlog::info("audit: supervisor {} {} interaction {}/{} (agent {}), event {}",
+               req->principal().subject(), req->mode(), req->tenant_id(), req->interaction_id(),
+               found->agent_id(), e.event_id());
+  resp->set_intervention_id(e.event_id());
+  resp->set_agent_id(found->agent_id());
   return grpc::Status::OK;
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "agent_state/service/hub.h"
+#include "common/kafka/producer.h"
 #include "grpcpp/channel.h"
 #include "routing/client/routing_client.h"
 #include "switchboard/agent/v1/agent_state.grpc.pb.h"
@@ -58,9 +59,11 @@ class DesktopSession;
 class AgentDesktopService final : public av1::AgentDesktop::CallbackService {
  public:
   // `policy` may be null (disconnect and approval requests are then refused: NO_POLICY_SERVICE).
+  // `agent_events` (sb.agent.events.v1, may be null) carries the DesktopConnected announcements
+  // that make takeover work across replicas.
   AgentDesktopService(Hub* hub, routing::RoutingClient* routing,
                       std::shared_ptr<grpc::Channel> policy, AgentStateMetrics* metrics,
-                      DesktopOptions options);
+                      DesktopOptions options, kafka_io::Producer* agent_events = nullptr);
   ~AgentDesktopService() override;
 
   grpc::ServerBidiReactor<av1::DesktopRequest, av1::DesktopEvent>* Connect(
@@ -72,6 +75,9 @@ class AgentDesktopService final : public av1::AgentDesktop::CallbackService {
  private:
   friend class DesktopSession;
   void Forget(DesktopSession* s);
+  // Tells the other replicas (sb.agent.events.v1) that the agent's desktop is now here.
+  void AnnounceDesktop(const std::string& tenant, const std::string& agent,
+                       const av1::Principal& principal);
   void MonitorLoop();
 
   Hub* const hub_;
@@ -79,6 +85,7 @@ class AgentDesktopService final : public av1::AgentDesktop::CallbackService {
   std::unique_ptr<::switchboard::policy::v1::PolicyService::Stub> policy_;
   AgentStateMetrics* const metrics_;
   const DesktopOptions options_;
+  kafka_io::Producer* const agent_events_;
   Workers workers_{4};
 
   std::mutex mu_;
@@ -90,7 +97,11 @@ class AgentDesktopService final : public av1::AgentDesktop::CallbackService {
 
 class SupervisorService final : public av1::Supervisor::Service {
  public:
-  SupervisorService(Hub* hub, routing::RoutingClient* routing) : hub_(hub), routing_(routing) {}
+  // `agent_events` (sb.agent.events.v1) may be null: SendMessage and Intervene then answer
+  // UNAVAILABLE NO_AGENT_EVENTS.
+  SupervisorService(Hub* hub, routing::RoutingClient* routing, kafka_io::Producer* agent_events,
+                    AgentStateMetrics* metrics)
+      : hub_(hub), routing_(routing), agent_events_(agent_events), metrics_(metrics) {}
   grpc::Status WatchFloor(grpc::ServerContext* ctx, const av1::WatchFloorRequest* req,
                           grpc::ServerWriter<av1::Floor>* writer) override;
   grpc::Status JoinEscalation(grpc::ServerContext* ctx, const av1::JoinEscalationRequest* req,
@@ -101,11 +112,20 @@ class SupervisorService final : public av1::Supervisor::Service {
                           av1::ForceStateResponse* resp) override;
   grpc::Status SendMessage(grpc::ServerContext* ctx, const av1::SendMessageRequest* req,
                            av1::SendMessageResponse* resp) override;
+  grpc::Status Intervene(grpc::ServerContext* ctx, const av1::InterveneRequest* req,
+                         av1::InterveneResponse* resp) override;
+
+  // A new AgentEvent: random event id, now, the principal.
+  static av1::AgentEvent NewAgentEvent(const std::string& tenant, const av1::Principal& principal);
 
  private:
   grpc::Status Send(rv1::RoutingCommand command, std::string* command_id);
+  // Writes `event` to sb.agent.events.v1 and waits for the broker; counts `action`.
+  grpc::Status Publish(av1::AgentEvent event, const char* action);
   Hub* const hub_;
   routing::RoutingClient* const routing_;
+  kafka_io::Producer* const agent_events_;
+  AgentStateMetrics* const metrics_;
 };
 
 }  // namespace sb::agent_state

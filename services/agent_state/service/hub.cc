@@ -1,5 +1,7 @@
 #include "agent_state/service/hub.h"
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
@@ -7,6 +9,14 @@
 #include "spdlog/spdlog.h"
 
 namespace sb::agent_state {
+
+namespace {
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
 
 Hub::Hub(ProjectionOptions options, AgentStateMetrics* metrics)
     : projection_(std::move(options)), metrics_(metrics) {}
@@ -59,6 +69,7 @@ absl::StatusOr<size_t> Hub::Register(const std::string& tenant, const std::strin
     it->second->Close("TAKEN_OVER");
     it->second = sink;
   }
+  registered_ms_[{tenant, agent}] = WallMs();
   metrics_->SetConnected(sessions_.size());
   std::optional<std::vector<av1::DesktopEvent>> missed;
   if (!resume_after.empty()) missed = projection_.EventsAfter(tenant, agent, resume_after);
@@ -77,7 +88,10 @@ absl::StatusOr<size_t> Hub::Register(const std::string& tenant, const std::strin
 void Hub::Unregister(const std::string& tenant, const std::string& agent, DesktopSink* sink) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find({tenant, agent});
-  if (it != sessions_.end() && it->second == sink) sessions_.erase(it);
+  if (it != sessions_.end() && it->second == sink) {
+    sessions_.erase(it);
+    registered_ms_.erase({tenant, agent});
+  }
   metrics_->SetConnected(sessions_.size());
 }
 
@@ -98,6 +112,46 @@ bool Hub::PushTo(const std::string& tenant, const std::string& agent,
 bool Hub::IsConnected(const std::string& tenant, const std::string& agent) const {
   std::lock_guard<std::mutex> lock(mu_);
   return sessions_.contains({tenant, agent});
+}
+
+void Hub::ApplyAgentEvents(const std::vector<av1::AgentEvent>& events) {
+  constexpr size_t kDedupWindow = 10000;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const av1::AgentEvent& e : events) {
+    if (!e.event_id().empty()) {
+      if (!agent_event_ids_.insert(e.event_id()).second) continue;
+      agent_event_order_.push_back(e.event_id());
+      if (agent_event_order_.size() > kDedupWindow) {
+        agent_event_ids_.erase(agent_event_order_.front());
+        agent_event_order_.pop_front();
+      }
+    }
+    if (e.has_desktop_connected()) {
+      const av1::DesktopConnected& dc = e.desktop_connected();
+      if (dc.replica() == replica_) continue;
+      const Key key{e.tenant_id(), dc.agent_id()};
+      auto it = sessions_.find(key);
+      if (it == sessions_.end()) continue;
+      const int64_t at = e.time().seconds() * 1000 + e.time().nanos() / 1000000;
+      if (registered_ms_[key] > at) continue;  // ours is the newer connection: it stays
+      spdlog::info("desktop {}/{} connected to replica {}: closing the session here", e.tenant_id(),
+                   dc.agent_id(), dc.replica());
+      it->second->Close("TAKEN_OVER");
+      sessions_.erase(it);
+      registered_ms_.erase(key);
+      metrics_->SetConnected(sessions_.size());
+      continue;
+    }
+    if (!e.has_message_sent()) continue;  // interventions are for the media layer
+    auto it = sessions_.find({e.tenant_id(), e.message_sent().agent_id()});
+    if (it == sessions_.end()) continue;
+    av1::DesktopEvent d;
+    *d.mutable_time() = e.time();
+    d.mutable_supervisor_message()->set_from(e.principal().subject());
+    d.mutable_supervisor_message()->set_text(e.message_sent().text());
+    it->second->Push(d);
+    metrics_->EventsPushed(1);
+  }
 }
 
 uint64_t Hub::WaitForChange(uint64_t version, std::chrono::milliseconds timeout) const {
@@ -142,6 +196,8 @@ absl::StatusOr<std::unique_ptr<Feed>> Feed::Start(const kafka_io::KafkaConfig& k
   if (!producer.ok()) return producer.status();
   auto partitions = (*producer)->PartitionCount(routing::kEventsTopic, std::chrono::seconds(10));
   if (!partitions.ok()) return partitions.status();
+  auto agent_partitions = (*producer)->PartitionCount(kAgentEventsTopic, std::chrono::seconds(10));
+  if (!agent_partitions.ok()) return agent_partitions.status();
   std::unique_ptr<Feed> feed(new Feed());
   feed->hub_ = hub;
   feed->state_ = std::make_unique<State>();
@@ -152,6 +208,13 @@ absl::StatusOr<std::unique_ptr<Feed>> Feed::Start(const kafka_io::KafkaConfig& k
     feed->state_->start_marks[p] = marks->second;
     feed->state_->position[p] = marks->first;
     parts.push_back({std::string(routing::kEventsTopic), p, RD_KAFKA_OFFSET_BEGINNING});
+  }
+  // From the high watermark now (an absolute offset: librdkafka's logical OFFSET_END was seen to
+  // resolve late on the mock cluster and skip what was written meanwhile).
+  for (int32_t p = 0; p < *agent_partitions; ++p) {
+    auto marks = (*consumer)->QueryWatermarks(kAgentEventsTopic, p, std::chrono::seconds(10));
+    if (!marks.ok()) return marks.status();
+    parts.push_back({std::string(kAgentEventsTopic), p, marks->second});
   }
   if (absl::Status s = (*consumer)->Assign(parts); !s.ok()) return s;
   feed->state_->consumer = *std::move(consumer);
@@ -166,6 +229,7 @@ Feed::~Feed() {
 
 void Feed::Loop() {
   std::vector<rv1::RoutingEvent> batch;
+  std::vector<av1::AgentEvent> agent_batch;
   while (!stop_.load()) {
     auto records = state_->consumer->Poll(std::chrono::milliseconds(100), 2000);
     if (!records.ok()) {
@@ -174,7 +238,19 @@ void Feed::Loop() {
       return;
     }
     batch.clear();
+    agent_batch.clear();
     for (const auto& r : *records) {
+      if (r.topic == kAgentEventsTopic) {
+        spdlog::debug("agent event {}/{}", r.partition, r.offset);
+        av1::AgentEvent e;
+        if (e.ParseFromString(r.value)) {
+          agent_batch.push_back(std::move(e));
+        } else {
+          spdlog::warn("agent events feed: {}/{} is not an AgentEvent; skipped", r.partition,
+                       r.offset);
+        }
+        continue;
+      }
       state_->position[r.partition] = r.offset + 1;
       rv1::RoutingEvent e;
       if (e.ParseFromString(r.value)) {
@@ -185,6 +261,7 @@ void Feed::Loop() {
       }
     }
     if (!batch.empty()) hub_->Apply(batch);
+    if (!agent_batch.empty()) hub_->ApplyAgentEvents(agent_batch);
     if (!caught_up_.load()) {
       bool all = true;
       for (const auto& [p, mark] : state_->start_marks) {

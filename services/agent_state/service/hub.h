@@ -7,11 +7,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,6 +24,9 @@
 #include "common/kafka/config.h"
 
 namespace sb::agent_state {
+
+// What supervisors do through sb-agent-state (messages, interventions): AgentEvent records.
+inline constexpr std::string_view kAgentEventsTopic = "sb.agent.events.v1";
 
 // A connected desktop, as the hub sees it (implemented by the gRPC reactor).
 class DesktopSink {
@@ -50,6 +56,14 @@ class Hub {
   void Unregister(const std::string& tenant, const std::string& agent, DesktopSink* sink);
   // Closes every session with `reason` (shutdown).
   void CloseAll(const std::string& reason);
+  // This process's replica id (in DesktopConnected announcements).
+  void set_replica(std::string replica) { replica_ = std::move(replica); }
+  const std::string& replica() const { return replica_; }
+  // Applies sb.agent.events.v1: a supervisor message goes to the agent's desktop if it is
+  // connected here; a DesktopConnected from another replica, newer than this replica's session
+  // for that agent, closes the session here (TAKEN_OVER). Deduplicated by event id (a bounded
+  // window).
+  void ApplyAgentEvents(const std::vector<av1::AgentEvent>& events);
   // Pushes an event to the agent's desktop if it is connected here; false otherwise.
   bool PushTo(const std::string& tenant, const std::string& agent, const av1::DesktopEvent& event);
 
@@ -72,13 +86,18 @@ class Hub {
   mutable std::condition_variable changed_;
   Projection projection_;                                 // guarded by mu_
   std::map<Key, DesktopSink*> sessions_;                  // guarded by mu_
+  std::map<Key, int64_t> registered_ms_;                  // guarded by mu_ (wall clock)
+  std::string replica_;                                   // set before serving
   std::map<std::string, int64_t> escalation_created_ms_;  // task -> created (guarded by mu_)
+  std::set<std::string> agent_event_ids_;                 // guarded by mu_ (dedup window)
+  std::deque<std::string> agent_event_order_;             // guarded by mu_ (oldest first)
   AgentStateMetrics* const metrics_;
 };
 
 // Feed: one thread reading sb.routing.events.v1 (every partition, no group, from the beginning of
-// what the broker retains) into the hub. `caught_up` turns true once it has read up to the high
-// watermarks it saw at start (readiness).
+// what the broker retains) into the hub, and sb.agent.events.v1 (every partition, from the end:
+// only what supervisors do from now on). `caught_up` turns true once it has read the routing
+// events up to the high watermarks it saw at start (readiness).
 class Feed {
  public:
   static absl::StatusOr<std::unique_ptr<Feed>> Start(const kafka_io::KafkaConfig& kafka, Hub* hub);

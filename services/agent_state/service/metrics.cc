@@ -52,7 +52,11 @@ AgentStateMetrics::AgentStateMetrics()
                    .Name("switchboard_agent_state_routing_events_applied_total")
                    .Help("Routing events applied to the projection (duplicates excluded).")
                    .Register(*registry_)
-                   .Add({})) {}
+                   .Add({})),
+      supervisor_(BuildCounter()
+                      .Name("switchboard_agent_state_supervisor_actions_total")
+                      .Help("Supervisor API calls, by action and result (ok or the stable reason).")
+                      .Register(*registry_)) {}
 
 void AgentStateMetrics::SetConnected(size_t n) { connected_.Set(static_cast<double>(n)); }
 
@@ -74,5 +78,8 @@ void AgentStateMetrics::SessionClosed(const std::string& reason) {
   closed_.Add({{"reason", reason}}).Increment();
 }
 void AgentStateMetrics::EventsApplied(size_t n) { applied_.Increment(static_cast<double>(n)); }
+void AgentStateMetrics::SupervisorAction(const std::string& action, const std::string& result) {
+  supervisor_.Add({{"action", action}, {"result", result}}).Increment();
+}
 
 }  // namespace sb::agent_state

@@ -31,6 +31,9 @@ class AgentStateMetrics {
   void EventsPushed(size_t n);
   void SessionClosed(const std::string& reason);
   void EventsApplied(size_t n);
+  // A Supervisor call: action (join_escalation, answer_approval, force_state, send_message,
+  // intervene_monitor, intervene_whisper, intervene_barge), result "ok" or the stable reason.
+  void SupervisorAction(const std::string& action, const std::string& result);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -43,6 +46,7 @@ class AgentStateMetrics {
   prometheus::Counter& pushed_;
   prometheus::Family<prometheus::Counter>& closed_;
   prometheus::Counter& applied_;
+  prometheus::Family<prometheus::Counter>& supervisor_;
 };
 
 }  // namespace sb::agent_state

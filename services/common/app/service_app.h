@@ -12,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "common/kafka/config.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "grpcpp/server.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
@@ -44,6 +45,11 @@ absl::StatusOr<kafka_io::KafkaConfig> KafkaFromFlags(const CommonFlags& flags,
 
 // Prints a line on stdout and flushes it (parents wait for `grpc=`, `metrics=`, `ready`).
 void PrintLine(const std::string& line);
+
+// The wall clock now, with millisecond precision (protobuf 3.21's TimeUtil::GetCurrentTime has
+// whole seconds only).
+google::protobuf::Timestamp NowTimestamp();
+int64_t NowMs();
 
 // "127.0.0.1" for "127.0.0.1:0".
 std::string ListenHost(const std::string& listen);

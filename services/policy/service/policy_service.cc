@@ -1,6 +1,7 @@
 #include "policy/service/policy_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/app/service_app.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/client_context.h"
 #include "policy/core/evaluator.h"
@@ -137,7 +138,7 @@ grpc::Status PolicyServiceImpl::Evaluate(grpc::ServerContext* ctx, const v1::Eva
   if (!decided.ok()) return Refuse(decided.status());
   v1::PolicyDecision& d = *decided;
   d.set_decision_id(DecisionId(request));
-  *d.mutable_time() = TimeUtil::GetCurrentTime();
+  *d.mutable_time() = app::NowTimestamp();
   metrics_->Decided(
       d.kind(), d.outcome() == v1::OUTCOME_ALLOW, d.dry_run(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

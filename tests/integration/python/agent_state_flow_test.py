@@ -554,6 +554,97 @@ class AgentStateFlow(h.StackTestCase):
         moved = self.desktop(tenant, "bob", resume_after=last)
         self.assertEqual(moved.next("offer").offer.interaction_id, "call-k")
 
+    def test_supervisor_message_crosses_replicas_and_interventions_are_recorded(self):
+        p = self.protos.agent
+        tenant = self.setup_tenant("sup")
+        second = self.stack.start_agent_state(["--heartbeat-grace-ms", str(GRACE_MS)])
+        _, addr2, _ = self.stack.agent_states[second]
+        bob = self.desktop(tenant, "bob", addr=addr2)  # bob's desktop is on the second replica
+        self.login(bob)
+        sue = p.Principal(subject="sue", role="supervisor")
+        # A message sent through the first replica reaches bob's desktop on the second.
+        sent = self.supervisor.SendMessage(p.SendMessageRequest(
+            tenant_id=tenant, principal=sue, agent_id="bob", text="great call!"), timeout=10)
+        self.assertTrue(sent.event_id)
+        try:
+            msg = bob.next("supervisor_message").supervisor_message
+        except TimeoutError:
+            print(self.stack.logs())
+            raise
+        self.assertEqual((msg.__getattribute__("from"), msg.text), ("sue", "great call!"))
+        # bob takes a call; sue whispers to him: recorded in sb.agent.events.v1 for the media
+        # layer, naming the interaction, the agent and the mode.
+        self.enqueue(tenant, "call-w")
+        offer = bob.next("offer").offer
+        bob.ok(accept_offer=p.AcceptOffer(offer_id=offer.offer_id))
+        self.assertEqual(bob.next("assignment").assignment.interaction_id, "call-w")
+        h.wait_for("the first replica sees the call connected", lambda: self._connected(
+            tenant, "call-w"))
+        answer = self.supervisor.Intervene(p.InterveneRequest(
+            tenant_id=tenant, principal=sue, interaction_id="call-w", mode="whisper"), timeout=10)
+        self.assertEqual(answer.agent_id, "bob")
+        consumer = h.kafka_consumer(self.stack.bootstrap)
+        try:
+            events = [p.AgentEvent.FromString(r.value)
+                      for part in range(h.PARTITIONS)
+                      for r in h.read_partition(consumer, "sb.agent.events.v1", part)]
+        finally:
+            consumer.close()
+        mine = {e.event_id: e for e in events if e.tenant_id == tenant}
+        self.assertIn(answer.intervention_id, mine)
+        whisper = mine[answer.intervention_id]
+        self.assertEqual(whisper.principal.subject, "sue")
+        self.assertEqual((whisper.intervention.interaction_id, whisper.intervention.agent_id,
+                          whisper.intervention.mode, whisper.intervention.queue_id),
+                         ("call-w", "bob", "whisper", "support"))
+        self.assertEqual(mine[sent.event_id].message_sent.text, "great call!")
+        # Bad input: nothing is written (DesktopConnected announcements aside).
+        supervised = lambda e: e.HasField("message_sent") or e.HasField("intervention")  # noqa
+        before = sum(1 for e in mine.values() if supervised(e))
+        for req, code, reason in [
+            (p.InterveneRequest(tenant_id=tenant, principal=sue, interaction_id="call-w",
+                                mode="shout"), grpc.StatusCode.INVALID_ARGUMENT, "BAD_MODE"),
+            (p.InterveneRequest(tenant_id=tenant, principal=sue, interaction_id="nope",
+                                mode="barge"), grpc.StatusCode.FAILED_PRECONDITION, "NOT_CONNECTED"),
+            (p.InterveneRequest(tenant_id=tenant, principal=p.Principal(subject="bob", role="agent"),
+                                interaction_id="call-w", mode="monitor"),
+             grpc.StatusCode.PERMISSION_DENIED, "NOT_A_SUPERVISOR"),
+        ]:
+            with self.assertRaises(grpc.RpcError) as ctx:
+                self.supervisor.Intervene(req, timeout=10)
+            self.assertEqual(ctx.exception.code(), code)
+            self.assertTrue(ctx.exception.details().startswith(reason), ctx.exception.details())
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.supervisor.SendMessage(p.SendMessageRequest(
+                tenant_id=tenant, principal=sue, agent_id="nobody", text="hi"), timeout=10)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.NOT_FOUND)
+        consumer = h.kafka_consumer(self.stack.bootstrap)
+        try:
+            after = sum(1 for part in range(h.PARTITIONS)
+                        for r in h.read_partition(consumer, "sb.agent.events.v1", part)
+                        for e in [p.AgentEvent.FromString(r.value)]
+                        if e.tenant_id == tenant and supervised(e))
+        finally:
+            consumer.close()
+        self.assertEqual(after, before)
+        # bob's desktop moves to the first replica: the second closes its session (TAKEN_OVER),
+        # and the moved desktop resumes with the call still on it.
+        moved = self.desktop(tenant, "bob", resume_after=bob.last_event_id())
+        self.assertEqual(bob.next("goodbye").goodbye.reason, "TAKEN_OVER")
+        moved.ok(complete=p.Complete(interaction_id="call-w", disposition="resolved"))
+        self.assertEqual(moved.next("interaction_closed").interaction_closed.interaction_id,
+                         "call-w")
+
+    def _connected(self, tenant, interaction):
+        sup = self.supervisor.WatchFloor(self.protos.agent.WatchFloorRequest(
+            tenant_id=tenant, principal=self.protos.agent.Principal(subject="x", role="supervisor")),
+            timeout=5)
+        try:
+            return any(i.interaction_id == interaction and i.agent_id
+                       for i in next(sup).interactions)
+        finally:
+            sup.cancel()
+
 
 if __name__ == "__main__":
     h.run_tests()
