@@ -121,8 +121,8 @@ def validate_docs(text, what):
     return docs, f"{len(docs)} objects (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")"
 
 
-def yamllint(path):
-    r = sh(["yamllint", "-f", "parsable", "-c", YAMLLINT_CONF, path])
+def yamllint(*paths):
+    r = sh(["yamllint", "-f", "parsable", "-c", YAMLLINT_CONF, *paths])
     assert r.returncode == 0, r.stdout.strip()[-1500:]
 
 
@@ -260,12 +260,43 @@ def negative_tests(renderer, tmp):
 
 # ---------------------------------------------------------------- kustomize
 
-def kustomize(overlay):
+def kubectl_version():
+    """The kubectl on PATH and its version line (kustomize is the one built into kubectl: v2.0.3
+    in Debian bookworm's kubectl 1.20, v5 in current ones; the overlays are written for both)."""
     kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl not found"
+    assert kubectl, ("kubectl not found on PATH: the kustomize checks need it (CI installs it; "
+                     "tools/bootstrap installs Debian's kubernetes-client when no kubectl exists)")
+    r = sh([kubectl, "version", "--client", "-o", "json"])
+    try:
+        v = json.loads(r.stdout)
+        version = f"kubectl {v['clientVersion']['gitVersion']}, kustomize " + \
+            v.get("kustomizeVersion", "built in (v2.0.3 before kubectl 1.21)")
+    except (ValueError, KeyError):
+        version = "unknown version"
+    return kubectl, version
+
+
+def kustomize(overlay):
+    kubectl, _ = kubectl_version()
     r = sh([kubectl, "kustomize", overlay])
     assert r.returncode == 0, r.stderr.strip()[-1000:]
     return r.stdout
+
+
+def overlay_semantics(docs, env):
+    """What every overlay must give: the environment annotation on every object, selectors as
+    the chart's (no environment in them), the overlay's namespace."""
+    ns = {"dev": "switchboard-dev", "prod": "switchboard"}.get(env)
+    for d in docs:
+        meta = d["metadata"]
+        name = f"{d['kind']}/{meta['name']}"
+        assert (meta.get("annotations") or {}).get("switchboard.io/environment") == env, \
+            f"{name}: no switchboard.io/environment={env} annotation"
+        if ns:
+            assert meta.get("namespace") == ns, f"{name}: namespace {meta.get('namespace')}"
+        sel = (d.get("spec") or {}).get("selector") or {}
+        sel = sel.get("matchLabels", sel) if isinstance(sel, dict) else {}
+        assert not any("environment" in k for k in sel), f"{name}: environment in the selector"
 
 
 def dev_overlay_semantics(docs):
@@ -277,7 +308,21 @@ def dev_overlay_semantics(docs):
             peers = [a for a in args if a.startswith("--peers=")]
             if d["kind"] == "StatefulSet":
                 assert peers == ["--peers=switchboard-routing-0.switchboard-routing:7070"], peers
+            assert d["spec"]["replicas"] == 1, f"{d['metadata']['name']}: replicas"
         assert d["kind"] != "PodDisruptionBudget", "PDB left in dev"
+
+
+def prod_overlay_semantics(docs):
+    kinds = [d["kind"] for d in docs]
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    assert kinds.count("PodDisruptionBudget") == len(workloads), "prod: a PDB per workload"
+    for w in workloads:
+        tsc = w["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        zone = [c["whenUnsatisfiable"] for c in tsc if c["topologyKey"] == "topology.kubernetes.io/zone"]
+        assert zone == ["DoNotSchedule"], \
+            f"{w['metadata']['name']}: zone spreading is not strict: {tsc}"
+    hpa = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    assert [h["spec"]["scaleTargetRef"]["name"] for h in hpa] == ["switchboard-policy"], "prod: HPA"
 
 
 # ---------------------------------------------------------------- rules and dashboard
@@ -570,7 +615,7 @@ def main():
             glob.glob(os.path.join(ROOT, "k8s/**/*.yaml"), recursive=True) + \
             glob.glob(os.path.join(ROOT, ".github/workflows/*.yml"))
         check("yamllint: chart, rules, k8s, workflows")(
-            lambda: [yamllint(p) for p in handwritten] and f"{len(handwritten)} files")
+            lambda: yamllint(*handwritten) or f"{len(handwritten)} files")
 
         for vf in values_files():
             label = os.path.basename(vf) if vf else "default values"
@@ -601,8 +646,17 @@ def main():
             check("NOTES.txt renders")(notes_render)
             check("negative tests")(negative_tests, renderer, tmp)
 
+        try:
+            kubectl, version = kubectl_version()
+            report("ok", "kubectl for kustomize", f"{kubectl} ({version})")
+        except AssertionError as e:
+            report("FAIL", "kubectl for kustomize", str(e))
+            kubectl = None
         for overlay in sorted(glob.glob(os.path.join(ROOT, "k8s/overlays/*"))):
             name = os.path.basename(overlay)
+            if not kubectl:
+                report("FAIL", f"kustomize {name}", "not run: no kubectl on PATH")
+                continue
             try:
                 text = kustomize(overlay)
             except AssertionError as e:
@@ -614,8 +668,12 @@ def main():
             if check(f"k8s models: kustomize {name}")(lambda: validate_docs(text, name)[1]):
                 docs = validate_docs(text, name)[0]
                 check(f"semantics: kustomize {name}")(chart_semantics, docs, None)
+                check(f"kustomize {name}: environment, namespace, selectors")(
+                    overlay_semantics, docs, name)
                 if name == "dev":
                     check("kustomize dev patches applied")(dev_overlay_semantics, docs)
+                if name == "prod":
+                    check("kustomize prod patches applied")(prod_overlay_semantics, docs)
             check(f"yamllint: kustomize {name}")(yamllint, path)
 
         check("promtool rules")(promtool_rules)

@@ -5,14 +5,18 @@
   deploy/grafana/switchboard.json           -> deploy/helm/switchboard/files/grafana/
   deploy/policies/default.yaml              -> deploy/helm/switchboard/files/policies/
   tools/switchboard/examples/contact_center.yaml -> deploy/helm/switchboard/files/routing/
-  the chart rendered with its defaults      -> k8s/base/switchboard.yaml (kustomize base)
+  the chart rendered with its defaults      -> k8s/base/core/switchboard.yaml (all but the PDBs)
+                                               k8s/base/pdbs.yaml (the PodDisruptionBudgets)
 
   tests/deploy/sync.py --renderer PATH          write them
   tests/deploy/sync.py --renderer PATH --check  exit 1 listing what is out of date
 
 The kustomize base is the chart's default render (release "switchboard") minus what only Helm
 has: the helm.sh/chart label, managed-by Helm (-> kustomize), namespaces (the overlays set them;
-in-cluster DNS names become namespace-relative), and hooks (the `helm test` pod).
+in-cluster DNS names become namespace-relative), and hooks (the `helm test` pod). The
+PodDisruptionBudgets are a file of their own on top of k8s/base/core because the dev overlay
+leaves them out and kustomize v2 (Debian's kubectl 1.20) cannot delete a policy/v1 object with a
+`$patch: delete` patch: it does not know that API version.
 """
 import argparse
 import os
@@ -29,7 +33,8 @@ COPIES = [
     ("deploy/policies/default.yaml", "deploy/helm/switchboard/files/policies/default.yaml"),
     ("tools/switchboard/examples/contact_center.yaml", "deploy/helm/switchboard/files/routing/contact_center.yaml"),
 ]
-BASE = "k8s/base/switchboard.yaml"
+BASE = "k8s/base/core/switchboard.yaml"
+PDBS = "k8s/base/pdbs.yaml"
 NS = "sbns"  # a namespace name that occurs nowhere else, replaced after rendering
 
 HEADER = """\
@@ -37,6 +42,8 @@ HEADER = """\
 # do not edit; change the chart and run `tests/deploy/sync.py --renderer ...`. tests/deploy fails
 # when this file and the chart disagree. Namespaces are set by the overlays.
 """
+WHAT = {BASE: "# Every object but the PodDisruptionBudgets (those are in ../pdbs.yaml).\n",
+        PDBS: "# The PodDisruptionBudgets (the rest is in core/switchboard.yaml).\n"}
 
 
 def strip_helm(doc):
@@ -54,15 +61,20 @@ def strip_helm(doc):
 
 
 def render_base(renderer):
+    """{path: text} of the kustomize base's generated files."""
     out = subprocess.run([renderer, "switchboard", CHART, "--namespace", NS],
                          check=True, capture_output=True, text=True).stdout
     out = out.replace(f".{NS}.svc:", ":")
-    docs = [strip_helm(d) for d in yaml.safe_load_all(out) if d]
-    body = yaml.safe_dump_all([d for d in docs if d], sort_keys=False, width=100,
-                              default_flow_style=False)
-    if NS in body:
-        raise SystemExit(f"sync: namespace {NS} left in the kustomize base")
-    return HEADER + "---\n" + body
+    docs = [d for d in (strip_helm(d) for d in yaml.safe_load_all(out) if d) if d]
+    files = {}
+    for rel, want in ((BASE, lambda d: d["kind"] != "PodDisruptionBudget"),
+                      (PDBS, lambda d: d["kind"] == "PodDisruptionBudget")):
+        body = yaml.safe_dump_all([d for d in docs if want(d)], sort_keys=False, width=100,
+                                  default_flow_style=False)
+        if NS in body:
+            raise SystemExit(f"sync: namespace {NS} left in the kustomize base")
+        files[rel] = HEADER + WHAT[rel] + "---\n" + body
+    return files
 
 
 def main():
@@ -71,7 +83,7 @@ def main():
     p.add_argument("--check", action="store_true")
     a = p.parse_args()
     wanted = {dst: open(os.path.join(ROOT, src)).read() for src, dst in COPIES}
-    wanted[BASE] = render_base(a.renderer)
+    wanted.update(render_base(a.renderer))
     stale = []
     for rel, text in wanted.items():
         path = os.path.join(ROOT, rel)
