@@ -50,7 +50,7 @@ void LogToStderr(const rd_kafka_t* /*rk*/, int level, const char* fac, const cha
 }  // namespace
 
 std::vector<std::string> DefaultTopics() {
-  return {"sb.routing.commands.v1", "sb.routing.events.v1", "sb.routing.snapshots.v1",
+  return {"sb.routing.commands.v1", "sb.routing.events.v1",   "sb.routing.snapshots.v1",
           "sb.policy.decisions.v1", "sb.recording.events.v1", "sb.agent.events.v1"};
 }
 
