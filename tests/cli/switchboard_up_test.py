@@ -22,7 +22,7 @@ import unittest
 BIN = sys.argv[1]
 ROOT = sys.argv[2]
 EXAMPLE = os.path.join(ROOT, "tools", "switchboard", "examples", "contact_center.yaml")
-CHILD_NAMES = ("sb-embedded-broker", "sb-routing", "sb-policy", "sb-agent-state")
+CHILD_NAMES = ("sb-embedded-broker", "sb-routing", "sb-policy", "sb-agent-state", "sb-recording")
 
 
 def run(*args, check=None, timeout=60, input=None):
@@ -128,6 +128,7 @@ class Up:
             "metrics": re.findall(r"routing\s+grpc=\S+\s+metrics=(\S+)", text),
             "policy": re.findall(r"policy\s+grpc=(\S+)\s+metrics=(\S+)", text),
             "desktops": re.findall(r"desktops\s+grpc=(\S+)\s+metrics=(\S+)", text),
+            "recording": re.findall(r"recording\s+grpc=(\S+)\s+metrics=(\S+)", text),
             "text": text,
         }
         self.children = children_of(self.proc.pid)
@@ -180,11 +181,17 @@ class OperatorCommands(UpTestCase):
         self.assertIn("switchboard queues --server " + server, s["text"])
         self.assertEqual(sorted(os.path.basename((cmdline(pid) or "?").split()[0])
                                 for pid in up.children),
-                         ["sb-agent-state", "sb-embedded-broker", "sb-policy", "sb-routing"])
+                         ["sb-agent-state", "sb-embedded-broker", "sb-policy", "sb-recording",
+                          "sb-routing"])
         self.assertEqual(len(s["policy"]), 1, s["text"])
         self.assertRegex(s["policy"][0][0], r"^127\.0\.0\.1:\d+$")
         self.assertRegex(s["policy"][0][1], r"^http://127\.0\.0\.1:\d+/metrics$")
         self.assertEqual(len(s["desktops"]), 1, s["text"])
+        self.assertEqual(len(s["recording"]), 1, s["text"])
+        self.assertRegex(s["recording"][0][1], r"^http://127\.0\.0\.1:\d+/metrics$")
+        # The recording audit log of the session's sb-recording verifies.
+        p = run("audit", "verify", "--server", s["recording"][0][0], check=0)
+        self.assertIn("audit chain OK", p.stdout)
         sv = ["--server", server]
 
         # The built-in example config is applied and visible as soon as up says so.
@@ -293,7 +300,8 @@ class Replicas(UpTestCase):
                         check=0)
                 self.assertIn("queue=support", p.stdout)
         self.assertEqual(up.stop(signal.SIGTERM), 0, up.output())
-        self.assertEqual(len(up.children), 5)  # broker, 2 routing replicas, policy, agent-state
+        # broker, 2 routing replicas, policy, recording, agent-state
+        self.assertEqual(len(up.children), 6)
         self.assertNoLeftovers(up)
 
 

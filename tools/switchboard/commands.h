@@ -36,4 +36,8 @@ void AddInspectCommands(CLI::App& app, int* exit_code);
 // switchboard enqueue --queue Q [...] and switchboard watch INTERACTION_ID [...]
 void AddInteractionCommands(CLI::App& app, int* exit_code);
 
+// switchboard audit verify [--server ADDR] [-o text|json] and
+// switchboard audit list --recording ID [--tenant T] [--after-seq N] [--limit N]
+void AddAuditCommand(CLI::App& app, int* exit_code);
+
 }  // namespace sb::cli

@@ -80,6 +80,9 @@ struct UpFlags {
   int agent_state_port = 7090;
   int agent_state_metrics_port = 9490;
   std::vector<std::string> agent_state_args;
+  int recording_port = 7100;
+  int recording_metrics_port = 9500;
+  std::vector<std::string> recording_args;
 };
 
 struct Replica {
@@ -142,6 +145,7 @@ class UpSession {
   std::vector<Replica> replicas_;
   Replica policy_;       // sb-policy (process null until started)
   Replica agent_state_;  // sb-agent-state (process null until started)
+  Replica recording_;    // sb-recording (process null until started)
   pid_t process_group_ = 0;
 
   std::atomic<bool> demo_stop_{false};
@@ -199,6 +203,7 @@ void UpSession::PollOnce(milliseconds timeout) {
   for (Replica& r : replicas_) children.push_back(r.process.get());
   if (policy_.process != nullptr) children.push_back(policy_.process.get());
   if (agent_state_.process != nullptr) children.push_back(agent_state_.process.get());
+  if (recording_.process != nullptr) children.push_back(recording_.process.get());
   bool all_have_exit_fd = true;
   for (ChildProcess* c : children) {
     if (c->stdout_fd() >= 0) fds.push_back({c->stdout_fd(), POLLIN, 0});
@@ -234,6 +239,7 @@ void UpSession::HandleLines(ChildProcess* child, const std::vector<std::string>&
     for (Replica& r : replicas_) services.push_back(&r);
     services.push_back(&policy_);
     services.push_back(&agent_state_);
+    services.push_back(&recording_);
     for (Replica* r : services) {
       if (r->process.get() != child) continue;
       if (absl::StartsWith(line, "grpc=")) r->grpc = line.substr(5);
@@ -352,6 +358,10 @@ void UpSession::PrintSummary(const std::string& config_name,
     out += fmt::format("  desktops  grpc={}  metrics=http://{}/metrics  (sb-agent-state)\n",
                        agent_state_.grpc, agent_state_.metrics);
   }
+  if (recording_.process != nullptr) {
+    out += fmt::format("  recording grpc={}  metrics=http://{}/metrics  (SQLite {}/recording.db)\n",
+                       recording_.grpc, recording_.metrics, dir_);
+  }
   out += fmt::format("  config    {}: {} queues, {} agents (config version {})\n", config_name,
                      config.queues.size(), config.agents.size(), applied.config_version());
   out += fmt::format("  logs      {}/\n", dir_);
@@ -425,6 +435,7 @@ bool UpSession::StopAll() {
   // policy), then routing (it leaves the consumer group and flushes to the broker), then the
   // broker.
   clean = StopService(&agent_state_) && clean;
+  clean = StopService(&recording_) && clean;
   clean = StopService(&policy_) && clean;
   for (Replica& r : replicas_) r.process->Signal(SIGTERM);
   // Without a broker a replica cannot hand its partitions over, and nothing is left to save.
@@ -521,7 +532,10 @@ int UpSession::Start() {
       FindSiblingBinary("sb-policy", "services/policy/service", SB_POLICY_BUILD_PATH);
   absl::StatusOr<std::string> agent_state_path = FindSiblingBinary(
       "sb-agent-state", "services/agent_state/service", SB_AGENT_STATE_BUILD_PATH);
-  for (const auto* path : {&broker_path, &routing_path, &policy_path, &agent_state_path}) {
+  absl::StatusOr<std::string> recording_path =
+      FindSiblingBinary("sb-recording", "services/recording/service", SB_RECORDING_BUILD_PATH);
+  for (const auto* path :
+       {&broker_path, &routing_path, &policy_path, &agent_state_path, &recording_path}) {
     if (!path->ok()) {
       std::cerr << "error: " << path->status().message() << "\n";
       return kExitFailure;
@@ -614,8 +628,8 @@ int UpSession::Start() {
     return Fail(outcome, "waiting for sb-routing to be ready");
   }
 
-  // 3. The policy service (reading interaction facts from routing), then agent-state (deciding
-  // disconnects with policy).
+  // 3. The policy service (reading interaction facts from routing), the recording service, then
+  // agent-state (deciding disconnects with policy).
   const bool free_ports = flags_.grpc_port == 0;
   const auto port = [&](int fixed) { return fmt::format("127.0.0.1:{}", free_ports ? 0 : fixed); };
   const auto metrics_port = [&](int fixed) {
@@ -632,6 +646,21 @@ int UpSession::Start() {
   }
   policy_args.insert(policy_args.end(), flags_.policy_args.begin(), flags_.policy_args.end());
   if (int code = StartService("sb-policy", *policy_path, policy_args, &policy_, start_deadline);
+      code != kExitOk) {
+    return code;
+  }
+  // The recording service (recordings and reviews from routing events and policy decisions),
+  // on SQLite in the session's directory.
+  std::vector<std::string> recording_args = {
+      "--bootstrap-file", dir_ + "/bootstrap",
+      "--listen",         port(flags_.recording_port),
+      "--metrics-listen", metrics_port(flags_.recording_metrics_port),
+      "--store",          "sqlite://" + dir_ + "/recording.db",
+      "--media-dir",      dir_ + "/media"};
+  recording_args.insert(recording_args.end(), flags_.recording_args.begin(),
+                        flags_.recording_args.end());
+  if (int code = StartService("sb-recording", *recording_path, recording_args, &recording_,
+                              start_deadline);
       code != kExitOk) {
     return code;
   }
@@ -727,7 +756,9 @@ int RunUp(const UpFlags& flags) {
        {std::pair{"--policy-port", flags.policy_port},
         std::pair{"--policy-metrics-port", flags.policy_metrics_port},
         std::pair{"--agent-state-port", flags.agent_state_port},
-        std::pair{"--agent-state-metrics-port", flags.agent_state_metrics_port}}) {
+        std::pair{"--agent-state-metrics-port", flags.agent_state_metrics_port},
+        std::pair{"--recording-port", flags.recording_port},
+        std::pair{"--recording-metrics-port", flags.recording_metrics_port}}) {
     for (const int base : {flags.grpc_port, flags.metrics_port}) {
       if (base != 0 && port >= base && port < base + flags.replicas) {
         std::cerr << fmt::format(
@@ -738,11 +769,13 @@ int RunUp(const UpFlags& flags) {
     }
   }
   {
-    const std::set<int> fixed = {flags.policy_port, flags.policy_metrics_port,
-                                 flags.agent_state_port, flags.agent_state_metrics_port};
-    if (fixed.size() != 4) {
-      std::cerr << "error: --policy-port, --policy-metrics-port, --agent-state-port and "
-                   "--agent-state-metrics-port must be four different ports\n";
+    const std::set<int> fixed = {flags.policy_port,      flags.policy_metrics_port,
+                                 flags.agent_state_port, flags.agent_state_metrics_port,
+                                 flags.recording_port,   flags.recording_metrics_port};
+    if (fixed.size() != 6) {
+      std::cerr << "error: --policy-port, --policy-metrics-port, --agent-state-port, "
+                   "--agent-state-metrics-port, --recording-port and --recording-metrics-port "
+                   "must be six different ports\n";
       return kExitUsage;
     }
   }
@@ -838,6 +871,19 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--agent-state-arg", flags->agent_state_args,
                   "Extra argument for sb-agent-state, repeatable")
       ->allow_extra_args(false);
+  cmd->add_option("--recording-port", flags->recording_port,
+                  "gRPC port of sb-recording (recordings, reviews, feedback, the audit log; a "
+                  "free one when --grpc-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--recording-metrics-port", flags->recording_metrics_port,
+                  "Prometheus /metrics port of sb-recording (a free one when --metrics-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--recording-arg", flags->recording_args,
+                  "Extra argument for sb-recording, repeatable, e.g. "
+                  "--recording-arg=--record-queues=support")
+      ->allow_extra_args(false);
   cmd->add_option("--policy-arg", flags->policy_args,
                   "Extra argument for sb-policy, repeatable, e.g. --policy-arg=--reflection")
       ->allow_extra_args(false);
@@ -848,7 +894,8 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
       "  switchboard up --replicas 2 --partitions 8      # then --server 127.0.0.1:7070,"
       "127.0.0.1:7071\n"
       "  switchboard up --duration 30                    # stops by itself (scripts, tests)\n"
-      "Binaries: sb-embedded-broker, sb-routing, sb-policy and sb-agent-state are looked up in "
+      "Binaries: sb-embedded-broker, sb-routing, sb-policy, sb-recording and sb-agent-state are "
+      "looked up in "
       "$SB_BIN_DIR, next "
       "to this "
       "executable, in the build tree it came from, then on $PATH.\n"

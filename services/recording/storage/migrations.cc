@@ -188,6 +188,56 @@ const std::vector<Migration>& Build() {
 ))",
            "CREATE INDEX processed_events_by_time ON processed_events (consumer, processed_at_ms)",
        }},
+      {4,
+       "interactions, agents, review details (the review workflow)",
+       {
+           R"(CREATE TABLE interactions (
+  tenant_id TEXT NOT NULL,
+  interaction_id @KEY NOT NULL,
+  queue_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  team_id TEXT NOT NULL,
+  customer_id TEXT,
+  enqueued_at_ms BIGINT NOT NULL,
+  connected_at_ms BIGINT NOT NULL,
+  ended_at_ms BIGINT NOT NULL,
+  end_reason TEXT NOT NULL,
+  wait_ms BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, interaction_id)
+))",
+           // The weekly sample: the interactions that ended in a week, with an agent.
+           "CREATE INDEX interactions_ended ON interactions (tenant_id, ended_at_ms, "
+           "interaction_id) WHERE ended_at_ms > 0 AND agent_id <> ''",
+           R"(CREATE TABLE agents (
+  tenant_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  team_id TEXT NOT NULL,
+  updated_at_ms BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, agent_id)
+))",
+           R"(CREATE TABLE review_details (
+  review_id @KEY PRIMARY KEY REFERENCES reviews (id),
+  tenant_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  qa_kind TEXT NOT NULL,
+  queue_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  requested_by TEXT NOT NULL,
+  source_event_id TEXT NOT NULL,
+  evaluation_id TEXT NOT NULL,
+  reviewer TEXT NOT NULL,
+  score DOUBLE PRECISION NOT NULL,
+  critical_failed SMALLINT NOT NULL CHECK (critical_failed IN (0, 1)),
+  submitted_at_ms BIGINT NOT NULL,
+  responded_at_ms BIGINT NOT NULL,
+  resolution_note TEXT NOT NULL,
+  score_before_amendment DOUBLE PRECISION,
+  amended_evaluation_id TEXT NOT NULL
+))",
+           // Coaching: an agent's recent scored reviews.
+           "CREATE INDEX review_details_scored ON review_details (tenant_id, agent_id, "
+           "submitted_at_ms) WHERE submitted_at_ms > 0",
+       }},
   };
   return kMigrations;
 }

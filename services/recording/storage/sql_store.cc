@@ -1450,6 +1450,268 @@ absl::StatusOr<int64_t> SqlRecordingStore::PruneProcessed(std::string_view consu
   });
 }
 
+// ---- Interactions and agents ----
+
+namespace {
+
+constexpr std::string_view kInteractionCols =
+    "tenant_id, interaction_id, queue_id, agent_id, team_id, customer_id, enqueued_at_ms, "
+    "connected_at_ms, ended_at_ms, end_reason, wait_ms";
+
+InteractionRecord InteractionFromRow(const std::vector<SqlValue>& row) {
+  InteractionRecord r;
+  r.tenant_id = Str(row[0]);
+  r.interaction_id = Str(row[1]);
+  r.queue_id = Str(row[2]);
+  r.agent_id = Str(row[3]);
+  r.team_id = Str(row[4]);
+  r.customer_id = Str(row[5]);
+  r.enqueued_at_ms = Int(row[6]);
+  r.connected_at_ms = Int(row[7]);
+  r.ended_at_ms = Int(row[8]);
+  r.end_reason = Str(row[9]);
+  r.wait_ms = Int(row[10]);
+  return r;
+}
+
+constexpr std::string_view kReviewDetailsCols =
+    "review_id, tenant_id, agent_id, qa_kind, queue_id, reason, requested_by, source_event_id, "
+    "evaluation_id, reviewer, score, critical_failed, submitted_at_ms, responded_at_ms, "
+    "resolution_note, score_before_amendment, amended_evaluation_id";
+
+ReviewDetails ReviewDetailsFromRow(const std::vector<SqlValue>& row) {
+  ReviewDetails d;
+  d.review_id = Str(row[0]);
+  d.tenant_id = Str(row[1]);
+  d.agent_id = Str(row[2]);
+  d.qa_kind = Str(row[3]);
+  d.queue_id = Str(row[4]);
+  d.reason = Str(row[5]);
+  d.requested_by = Str(row[6]);
+  d.source_event_id = Str(row[7]);
+  d.evaluation_id = Str(row[8]);
+  d.reviewer = Str(row[9]);
+  d.score = Dbl(row[10]);
+  d.critical_failed = Int(row[11]) != 0;
+  d.submitted_at_ms = Int(row[12]);
+  d.responded_at_ms = Int(row[13]);
+  d.resolution_note = Str(row[14]);
+  if (!IsNull(row[15])) d.score_before_amendment = Dbl(row[15]);
+  d.amended_evaluation_id = Str(row[16]);
+  return d;
+}
+
+}  // namespace
+
+absl::Status SqlRecordingStore::MergeInteraction(const InteractionRecord& r) {
+  SB_RETURN_IF_ERROR(RequireId("tenant_id", r.tenant_id));
+  SB_RETURN_IF_ERROR(RequireId("interaction_id", r.interaction_id));
+  SB_RETURN_IF_ERROR(OptionalId("queue_id", r.queue_id));
+  SB_RETURN_IF_ERROR(OptionalId("agent_id", r.agent_id));
+  SB_RETURN_IF_ERROR(OptionalId("team_id", r.team_id));
+  SB_RETURN_IF_ERROR(OptionalId("customer_id", r.customer_id));
+  SB_RETURN_IF_ERROR(OptionalId("end_reason", r.end_reason));
+  return RunStatus(TxMode::kReadWrite, [&](Db& db) {
+    // One statement on both databases (INSERT ... ON CONFLICT DO UPDATE; `excluded` is the row
+    // that was proposed).
+    return db
+        .Exec(Cat("INSERT INTO interactions (", kInteractionCols,
+                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                  "ON CONFLICT (tenant_id, interaction_id) DO UPDATE SET "
+                  "queue_id = CASE WHEN excluded.queue_id <> '' THEN excluded.queue_id "
+                  "ELSE interactions.queue_id END, "
+                  "agent_id = CASE WHEN excluded.agent_id <> '' THEN excluded.agent_id "
+                  "ELSE interactions.agent_id END, "
+                  "team_id = CASE WHEN excluded.team_id <> '' THEN excluded.team_id "
+                  "ELSE interactions.team_id END, "
+                  "customer_id = COALESCE(excluded.customer_id, interactions.customer_id), "
+                  "enqueued_at_ms = CASE WHEN interactions.enqueued_at_ms = 0 "
+                  "THEN excluded.enqueued_at_ms ELSE interactions.enqueued_at_ms END, "
+                  "connected_at_ms = CASE WHEN excluded.connected_at_ms <> 0 "
+                  "THEN excluded.connected_at_ms ELSE interactions.connected_at_ms END, "
+                  "ended_at_ms = CASE WHEN excluded.ended_at_ms <> 0 "
+                  "THEN excluded.ended_at_ms ELSE interactions.ended_at_ms END, "
+                  "end_reason = CASE WHEN excluded.end_reason <> '' THEN excluded.end_reason "
+                  "ELSE interactions.end_reason END, "
+                  "wait_ms = CASE WHEN excluded.wait_ms >= 0 THEN excluded.wait_ms "
+                  "ELSE interactions.wait_ms END"),
+              {S(r.tenant_id), S(r.interaction_id), S(r.queue_id), S(r.agent_id), S(r.team_id),
+               NullIfEmpty(r.customer_id), I(r.enqueued_at_ms), I(r.connected_at_ms),
+               I(r.ended_at_ms), S(r.end_reason), I(r.wait_ms < 0 ? -1 : r.wait_ms)})
+        .status();
+  });
+}
+
+absl::StatusOr<InteractionRecord> SqlRecordingStore::GetInteraction(
+    std::string_view tenant_id, std::string_view interaction_id) {
+  return Run<InteractionRecord>(
+      TxMode::kReadOnlySnapshot, [&](Db& db) -> absl::StatusOr<InteractionRecord> {
+        SB_ASSIGN_OR_RETURN(
+            SqlResult res,
+            db.Exec(Cat("SELECT ", kInteractionCols,
+                        " FROM interactions WHERE tenant_id = $1 AND interaction_id = $2"),
+                    {S(tenant_id), S(interaction_id)}));
+        if (res.rows.empty()) return NotFound("interaction", interaction_id);
+        return InteractionFromRow(res.rows[0]);
+      });
+}
+
+absl::StatusOr<std::vector<InteractionRecord>> SqlRecordingStore::ListEndedInteractions(
+    std::string_view tenant_id, int64_t from_ms, int64_t to_ms, int64_t after_ended_ms,
+    std::string_view after_id, int32_t limit) {
+  SB_RETURN_IF_ERROR(RequireId("tenant_id", tenant_id));
+  SB_RETURN_IF_ERROR(CheckLimit(limit));
+  const int64_t lower = std::max<int64_t>(from_ms, 1);
+  return Run<std::vector<InteractionRecord>>(
+      TxMode::kReadOnlySnapshot, [&](Db& db) -> absl::StatusOr<std::vector<InteractionRecord>> {
+        SB_ASSIGN_OR_RETURN(
+            SqlResult res,
+            db.Exec(Cat("SELECT ", kInteractionCols,
+                        " FROM interactions WHERE tenant_id = $1 AND ended_at_ms > 0 AND "
+                        "agent_id <> '' AND ended_at_ms >= $2 AND ended_at_ms < $3 AND "
+                        "(ended_at_ms, interaction_id) > ($4, $5) "
+                        "ORDER BY ended_at_ms, interaction_id LIMIT $6"),
+                    {S(tenant_id), I(lower), I(to_ms), I(after_ended_ms), S(after_id), I(limit)}));
+        std::vector<InteractionRecord> out;
+        out.reserve(res.rows.size());
+        for (const auto& row : res.rows) out.push_back(InteractionFromRow(row));
+        return out;
+      });
+}
+
+absl::Status SqlRecordingStore::UpsertAgent(const AgentRecord& a) {
+  SB_RETURN_IF_ERROR(RequireId("tenant_id", a.tenant_id));
+  SB_RETURN_IF_ERROR(RequireId("agent_id", a.agent_id));
+  SB_RETURN_IF_ERROR(OptionalId("team_id", a.team_id));
+  return RunStatus(TxMode::kReadWrite, [&](Db& db) {
+    return db
+        .Exec(
+            "INSERT INTO agents (tenant_id, agent_id, team_id, updated_at_ms) VALUES ($1, $2, "
+            "$3, $4) ON CONFLICT (tenant_id, agent_id) DO UPDATE SET team_id = "
+            "excluded.team_id, updated_at_ms = excluded.updated_at_ms",
+            {S(a.tenant_id), S(a.agent_id), S(a.team_id), I(a.updated_at_ms)})
+        .status();
+  });
+}
+
+absl::StatusOr<AgentRecord> SqlRecordingStore::GetAgent(std::string_view tenant_id,
+                                                        std::string_view agent_id) {
+  return Run<AgentRecord>(TxMode::kReadOnlySnapshot, [&](Db& db) -> absl::StatusOr<AgentRecord> {
+    SB_ASSIGN_OR_RETURN(SqlResult res,
+                        db.Exec("SELECT tenant_id, agent_id, team_id, updated_at_ms FROM agents "
+                                "WHERE tenant_id = $1 AND agent_id = $2",
+                                {S(tenant_id), S(agent_id)}));
+    if (res.rows.empty()) return NotFound("agent", agent_id);
+    const auto& row = res.rows[0];
+    return AgentRecord{Str(row[0]), Str(row[1]), Str(row[2]), Int(row[3])};
+  });
+}
+
+// ---- Review details ----
+
+absl::Status SqlRecordingStore::PutReviewDetails(const ReviewDetails& d) {
+  SB_RETURN_IF_ERROR(RequireId("tenant_id", d.tenant_id));
+  SB_RETURN_IF_ERROR(RequireId("review_id", d.review_id));
+  SB_RETURN_IF_ERROR(OptionalId("agent_id", d.agent_id));
+  SB_RETURN_IF_ERROR(OptionalId("qa_kind", d.qa_kind));
+  SB_RETURN_IF_ERROR(OptionalId("queue_id", d.queue_id));
+  SB_RETURN_IF_ERROR(LimitText("reason", d.reason, kMaxTextBytes));
+  SB_RETURN_IF_ERROR(OptionalId("requested_by", d.requested_by));
+  SB_RETURN_IF_ERROR(OptionalId("source_event_id", d.source_event_id));
+  SB_RETURN_IF_ERROR(OptionalId("evaluation_id", d.evaluation_id));
+  SB_RETURN_IF_ERROR(OptionalId("reviewer", d.reviewer));
+  SB_RETURN_IF_ERROR(OptionalId("amended_evaluation_id", d.amended_evaluation_id));
+  SB_RETURN_IF_ERROR(LimitText("resolution_note", d.resolution_note, kMaxTextBytes));
+  SB_RETURN_IF_ERROR(CheckFinite("score", d.score));
+  if (d.score_before_amendment) {
+    SB_RETURN_IF_ERROR(CheckFinite("score_before_amendment", *d.score_before_amendment));
+  }
+  return RunStatus(TxMode::kReadWrite, [&](Db& db) -> absl::Status {
+    SB_RETURN_IF_ERROR(LoadReview(db, d.tenant_id, d.review_id).status());
+    const SqlValue before = d.score_before_amendment ? D(*d.score_before_amendment) : SqlValue();
+    return db
+        .Exec(Cat("INSERT INTO review_details (", kReviewDetailsCols,
+                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+                  "$16, $17) ON CONFLICT (review_id) DO UPDATE SET agent_id = excluded.agent_id, "
+                  "qa_kind = excluded.qa_kind, queue_id = excluded.queue_id, reason = "
+                  "excluded.reason, requested_by = excluded.requested_by, source_event_id = "
+                  "excluded.source_event_id, evaluation_id = excluded.evaluation_id, reviewer = "
+                  "excluded.reviewer, score = excluded.score, critical_failed = "
+                  "excluded.critical_failed, submitted_at_ms = excluded.submitted_at_ms, "
+                  "responded_at_ms = excluded.responded_at_ms, resolution_note = "
+                  "excluded.resolution_note, score_before_amendment = "
+                  "excluded.score_before_amendment, amended_evaluation_id = "
+                  "excluded.amended_evaluation_id"),
+              {S(d.review_id), S(d.tenant_id), S(d.agent_id), S(d.qa_kind), S(d.queue_id),
+               S(d.reason), S(d.requested_by), S(d.source_event_id), S(d.evaluation_id),
+               S(d.reviewer), D(d.score), B(d.critical_failed), I(d.submitted_at_ms),
+               I(d.responded_at_ms), S(d.resolution_note), before, S(d.amended_evaluation_id)})
+        .status();
+  });
+}
+
+absl::StatusOr<ReviewDetails> SqlRecordingStore::GetReviewDetails(std::string_view tenant_id,
+                                                                  std::string_view review_id) {
+  return Run<ReviewDetails>(
+      TxMode::kReadOnlySnapshot, [&](Db& db) -> absl::StatusOr<ReviewDetails> {
+        SB_ASSIGN_OR_RETURN(
+            SqlResult res,
+            db.Exec(Cat("SELECT ", kReviewDetailsCols,
+                        " FROM review_details WHERE tenant_id = $1 AND review_id = $2"),
+                    {S(tenant_id), S(review_id)}));
+        if (res.rows.empty()) return NotFound("review details", review_id);
+        return ReviewDetailsFromRow(res.rows[0]);
+      });
+}
+
+absl::StatusOr<std::vector<ReviewDetails>> SqlRecordingStore::ListReviewDetails(
+    std::string_view tenant_id, const std::vector<std::string>& review_ids) {
+  SB_RETURN_IF_ERROR(RequireId("tenant_id", tenant_id));
+  if (review_ids.size() > static_cast<size_t>(kMaxPageSize)) {
+    return absl::InvalidArgumentError(
+        Cat("BAD_LIMIT: at most ", kMaxPageSize, " review ids per query"));
+  }
+  if (review_ids.empty()) return std::vector<ReviewDetails>();
+  std::vector<SqlValue> params = {S(tenant_id)};
+  std::vector<std::string> marks;
+  for (const std::string& id : review_ids) {
+    params.push_back(S(id));
+    marks.push_back(Cat("$", params.size()));
+  }
+  const std::string sql =
+      Cat("SELECT ", kReviewDetailsCols, " FROM review_details WHERE tenant_id = $1 AND ",
+          "review_id IN (", absl::StrJoin(marks, ", "), ")");
+  return Run<std::vector<ReviewDetails>>(
+      TxMode::kReadOnlySnapshot, [&](Db& db) -> absl::StatusOr<std::vector<ReviewDetails>> {
+        SB_ASSIGN_OR_RETURN(SqlResult res, db.Exec(sql, params, /*cacheable=*/false));
+        std::vector<ReviewDetails> out;
+        out.reserve(res.rows.size());
+        for (const auto& row : res.rows) out.push_back(ReviewDetailsFromRow(row));
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<ReviewDetails>> SqlRecordingStore::ListScoredReviewsOfAgent(
+    std::string_view tenant_id, std::string_view agent_id, int64_t since_ms, int32_t limit) {
+  SB_RETURN_IF_ERROR(RequireId("tenant_id", tenant_id));
+  SB_RETURN_IF_ERROR(RequireId("agent_id", agent_id));
+  SB_RETURN_IF_ERROR(CheckLimit(limit));
+  return Run<std::vector<ReviewDetails>>(
+      TxMode::kReadOnlySnapshot, [&](Db& db) -> absl::StatusOr<std::vector<ReviewDetails>> {
+        SB_ASSIGN_OR_RETURN(
+            SqlResult res,
+            db.Exec(Cat("SELECT ", kReviewDetailsCols,
+                        " FROM review_details WHERE tenant_id = $1 AND agent_id = $2 AND "
+                        "submitted_at_ms > 0 AND submitted_at_ms >= $3 "
+                        "ORDER BY submitted_at_ms DESC, review_id DESC LIMIT $4"),
+                    {S(tenant_id), S(agent_id), I(since_ms), I(limit)}));
+        std::vector<ReviewDetails> out;
+        out.reserve(res.rows.size());
+        for (const auto& row : res.rows) out.push_back(ReviewDetailsFromRow(row));
+        return out;
+      });
+}
+
 // ---- Privacy ----
 
 absl::StatusOr<EraseResult> SqlRecordingStore::EraseCustomer(std::string_view tenant_id,
@@ -1492,6 +1754,10 @@ absl::StatusOr<EraseResult> SqlRecordingStore::EraseCustomer(std::string_view te
                                 "WHERE tenant_id = $1 AND customer_id = $2",
                                 {S(tenant_id), S(customer_id)}));
     out.feedback_cleared += by_customer.affected_rows;
+    SB_RETURN_IF_ERROR(db.Exec("UPDATE interactions SET customer_id = NULL "
+                               "WHERE tenant_id = $1 AND customer_id = $2",
+                               {S(tenant_id), S(customer_id)})
+                           .status());
     std::sort(interactions.begin(), interactions.end());
     interactions.erase(std::unique(interactions.begin(), interactions.end()), interactions.end());
     for (const std::string& interaction : interactions) {

@@ -110,6 +110,25 @@ class SqlRecordingStore final : public RecordingStore {
                                      int64_t at_ms) override;
   absl::StatusOr<int64_t> PruneProcessed(std::string_view consumer, int64_t before_ms) override;
 
+  absl::Status MergeInteraction(const InteractionRecord& r) override;
+  absl::StatusOr<InteractionRecord> GetInteraction(std::string_view tenant_id,
+                                                   std::string_view interaction_id) override;
+  absl::StatusOr<std::vector<InteractionRecord>> ListEndedInteractions(
+      std::string_view tenant_id, int64_t from_ms, int64_t to_ms, int64_t after_ended_ms,
+      std::string_view after_id, int32_t limit) override;
+  absl::Status UpsertAgent(const AgentRecord& a) override;
+  absl::StatusOr<AgentRecord> GetAgent(std::string_view tenant_id,
+                                       std::string_view agent_id) override;
+  absl::Status PutReviewDetails(const ReviewDetails& d) override;
+  absl::StatusOr<ReviewDetails> GetReviewDetails(std::string_view tenant_id,
+                                                 std::string_view review_id) override;
+  absl::StatusOr<std::vector<ReviewDetails>> ListReviewDetails(
+      std::string_view tenant_id, const std::vector<std::string>& review_ids) override;
+  absl::StatusOr<std::vector<ReviewDetails>> ListScoredReviewsOfAgent(std::string_view tenant_id,
+                                                                      std::string_view agent_id,
+                                                                      int64_t since_ms,
+                                                                      int32_t limit) override;
+
   absl::StatusOr<EraseResult> EraseCustomer(std::string_view tenant_id,
                                             std::string_view customer_id,
                                             std::string_view principal, int64_t at_ms) override;

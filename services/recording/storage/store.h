@@ -237,6 +237,60 @@ struct CoachingFilter {
   int32_t limit = 100;  // 1..kMaxPageSize, oldest first
 };
 
+// What is known about an interaction from the routing events (the review intake keeps it):
+// where it queued, who took it, when it ended. The weekly sample, feedback (wait time) and the
+// reviews opened from policy decisions read it. MergeInteraction merges field by field.
+struct InteractionRecord {
+  std::string tenant_id;
+  std::string interaction_id;
+  std::string queue_id;         // the queue it was (last) routed through
+  std::string agent_id;         // the agent connected (last)
+  std::string team_id;          // that agent's team when connected
+  std::string customer_id;      // personal (from the interaction's attributes), when known
+  int64_t enqueued_at_ms = 0;   // first time queued; 0 unknown
+  int64_t connected_at_ms = 0;  // 0: never connected
+  int64_t ended_at_ms = 0;      // 0: not ended
+  std::string end_reason;       // e.g. "COMPLETED", "AGENT_DISCONNECTED"; empty while active
+  int64_t wait_ms = -1;         // time in queue before the (last) connect; -1 unknown
+
+  bool operator==(const InteractionRecord&) const = default;
+};
+
+// An agent's team, from the routing configuration (AgentUpserted).
+struct AgentRecord {
+  std::string tenant_id;
+  std::string agent_id;
+  std::string team_id;  // empty: no team
+  int64_t updated_at_ms = 0;
+
+  bool operator==(const AgentRecord&) const = default;
+};
+
+// The QA workflow's state of a review beyond the reviews row (one row per review, written by the
+// review service): why it exists, the accepted evaluation's score, the agent's response, the
+// resolution note. Opaque strings to storage (the QA core gives them meaning).
+struct ReviewDetails {
+  std::string tenant_id;
+  std::string review_id;
+  std::string agent_id;  // copied from the review (the coaching query)
+  std::string qa_kind;   // the QA core's kind name: DISCONNECT, ..., MANUAL, POLICY
+  std::string queue_id;
+  std::string reason;
+  std::string requested_by;     // manual flags: who flagged
+  std::string source_event_id;  // the event, decision, feedback or flag that opened it
+  std::string evaluation_id;    // the accepted evaluation; empty while OPEN
+  std::string reviewer;
+  double score = 0;
+  bool critical_failed = false;
+  int64_t submitted_at_ms = 0;  // of the accepted evaluation; 0 while OPEN
+  int64_t responded_at_ms = 0;  // acknowledged or disputed
+  std::string resolution_note;
+  std::optional<double> score_before_amendment;
+  std::string amended_evaluation_id;
+
+  bool operator==(const ReviewDetails&) const = default;
+};
+
 // What EraseCustomer did.
 struct EraseResult {
   std::vector<std::string> erased_recording_ids;
@@ -420,6 +474,39 @@ class RecordingStore {
                                              int64_t at_ms) = 0;
   // Forgets the consumer's events processed before `before_ms`; returns how many.
   virtual absl::StatusOr<int64_t> PruneProcessed(std::string_view consumer, int64_t before_ms) = 0;
+
+  // ---- Interactions and agents (kept from routing events for the review workflow) ----
+
+  // Creates or merges: a non-empty string, a non-zero time or a wait >= 0 in `r` replaces the
+  // stored value; the rest keeps what is stored. Except enqueued_at_ms, which keeps the first
+  // value (the wait a caller had, across re-queues).
+  virtual absl::Status MergeInteraction(const InteractionRecord& r) = 0;
+  virtual absl::StatusOr<InteractionRecord> GetInteraction(std::string_view tenant_id,
+                                                           std::string_view interaction_id) = 0;
+  // Interactions of the tenant that ended in [from_ms, to_ms) with an agent, ordered by
+  // (ended_at_ms, interaction_id), after the keyset (after_ended_ms, after_id) (pass 0 and ""
+  // for the first page); at most `limit` (1..kMaxPageSize). The weekly sample reads these.
+  virtual absl::StatusOr<std::vector<InteractionRecord>> ListEndedInteractions(
+      std::string_view tenant_id, int64_t from_ms, int64_t to_ms, int64_t after_ended_ms,
+      std::string_view after_id, int32_t limit) = 0;
+  // Creates or replaces.
+  virtual absl::Status UpsertAgent(const AgentRecord& a) = 0;
+  virtual absl::StatusOr<AgentRecord> GetAgent(std::string_view tenant_id,
+                                               std::string_view agent_id) = 0;
+
+  // ---- Review details (the QA workflow state of a review) ----
+
+  // Creates or replaces the details of an existing review (NOT_FOUND otherwise).
+  virtual absl::Status PutReviewDetails(const ReviewDetails& d) = 0;
+  virtual absl::StatusOr<ReviewDetails> GetReviewDetails(std::string_view tenant_id,
+                                                         std::string_view review_id) = 0;
+  // The details of those reviews that have them (any order; at most kMaxPageSize ids).
+  virtual absl::StatusOr<std::vector<ReviewDetails>> ListReviewDetails(
+      std::string_view tenant_id, const std::vector<std::string>& review_ids) = 0;
+  // The agent's reviews with an accepted evaluation submitted at or after `since_ms`, newest
+  // first, at most `limit` (1..kMaxPageSize). Coaching reads these.
+  virtual absl::StatusOr<std::vector<ReviewDetails>> ListScoredReviewsOfAgent(
+      std::string_view tenant_id, std::string_view agent_id, int64_t since_ms, int32_t limit) = 0;
 
   // ---- Privacy ----
 

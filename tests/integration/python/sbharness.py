@@ -75,10 +75,14 @@ def parse_args():
     p.add_argument("--root", required=True)
     p.add_argument("--policy", default=None, help="sb-policy, for the policy service's tests")
     p.add_argument("--agent-state", default=None, help="sb-agent-state, for its tests")
+    p.add_argument("--recording", default=None, help="sb-recording, for its tests")
+    p.add_argument("--switchboard", default=None, help="the switchboard CLI, for its tests")
     args, rest = p.parse_known_args()
     sys.argv = [sys.argv[0], *rest]
     for path in (args.routing, args.broker, *([args.policy] if args.policy else []),
-                 *([args.agent_state] if args.agent_state else [])):
+                 *([args.agent_state] if args.agent_state else []),
+                 *([args.recording] if args.recording else []),
+                 *([args.switchboard] if args.switchboard else [])):
         if not os.access(path, os.X_OK):
             print(f"error: {path} is not an executable (build sb-routing and sb-embedded-broker)",
                   file=sys.stderr)
@@ -210,6 +214,7 @@ class Stack:
         self.routing = None
         self.policy = None
         self.agent_states = []  # (process, grpc address, metrics address)
+        self.recording = None
         try:
             self._start_broker(a.broker)
             self._start_routing(a.routing, routing_args)
@@ -270,9 +275,21 @@ class Stack:
         self.agent_states.append((proc, lines["grpc"], lines["metrics"]))
         return n
 
+    def start_recording(self, extra=()):
+        """Starts sb-recording (its flags, e.g. --store URL --media-dir DIR, in `extra`)."""
+        self.recording, self._recording_out, lines = self._start_service(
+            "recording", args().recording, list(extra))
+        self.recording_addr = lines["grpc"]
+        self.recording_metrics_addr = lines["metrics"]
+
+    def stop_recording(self, timeout=20):
+        """SIGTERM; returns the exit code."""
+        self.recording.send_signal(signal.SIGTERM)
+        return self.recording.wait(timeout=timeout)
+
     def logs(self):
         text = []
-        names = ["broker.stderr", "routing.stderr", "policy.stderr",
+        names = ["broker.stderr", "routing.stderr", "policy.stderr", "recording.stderr",
                  *(f"agent-state-{i}.stderr" for i in range(len(self.agent_states)))]
         for name in names:
             path = os.path.join(self.dir, name)
@@ -288,7 +305,8 @@ class Stack:
         return self.routing.wait(timeout=timeout)
 
     def close(self):
-        for proc in (*(a[0] for a in self.agent_states), self.policy, self.routing):
+        for proc in (*(a[0] for a in self.agent_states), self.recording, self.policy,
+                     self.routing):
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
@@ -299,7 +317,8 @@ class Stack:
             except (OSError, subprocess.TimeoutExpired):
                 self.broker.kill()
                 self.broker.wait(timeout=10)
-        for proc in (*(a[0] for a in self.agent_states), self.policy, self.routing, self.broker):
+        for proc in (*(a[0] for a in self.agent_states), self.recording, self.policy, self.routing,
+                     self.broker):
             if proc is None:
                 continue
             for f in (proc.stdin, proc.stdout):
@@ -329,7 +348,7 @@ class Protos:
         self.dir = tempfile.mkdtemp(prefix="sb-pyprotos-")
         atexit.register(shutil.rmtree, self.dir, True)
         protos = os.path.join(root, "protos")
-        files = sorted(f"switchboard/{pkg}/v1/{f}" for pkg in ("routing", "policy", "agent")
+        files = sorted(f"switchboard/{pkg}/v1/{f}" for pkg in ("routing", "policy", "agent", "recording")
                        for f in os.listdir(os.path.join(protos, f"switchboard/{pkg}/v1"))
                        if f.endswith(".proto"))
         plugin = shutil.which("grpc_python_plugin") or "/usr/bin/grpc_python_plugin"
@@ -353,6 +372,9 @@ class Protos:
         from switchboard.agent.v1 import agent_state_pb2, agent_state_pb2_grpc  # noqa
         self.agent = agent_state_pb2
         self.agent_grpc = agent_state_pb2_grpc
+        from switchboard.recording.v1 import recording_pb2, recording_pb2_grpc  # noqa
+        self.recording = recording_pb2
+        self.recording_grpc = recording_pb2_grpc
         self.health, self.health_note = _health_messages()
 
 
