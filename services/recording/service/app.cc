@@ -27,26 +27,17 @@
 #include "grpcpp/server.h"
 #include "recording/core/defaults.h"
 #include "recording/core/qa_config.h"
+#include "recording/service/feedback_service.h"
 #include "recording/service/ingest.h"
 #include "recording/service/metrics.h"
 #include "recording/service/publisher.h"
 #include "recording/service/recording_intake.h"
 #include "recording/service/recording_service.h"
+#include "recording/service/review_intake.h"
+#include "recording/service/review_service.h"
 #include "recording/storage/media_volume.h"
 #include "recording/storage/open_store.h"
 #include "spdlog/spdlog.h"
-
-// The review side (ReviewService, FeedbackService, the review intake) is built by
-// reviews.cmake; CMake defines SB_RECORDING_HAVE_REVIEWS when its library exists.
-#if defined(SB_RECORDING_HAVE_REVIEWS) &&                                  \
-    __has_include("recording/service/review_service.h") &&                 \
-                  __has_include("recording/service/feedback_service.h") && \
-                                __has_include("recording/service/review_intake.h")
-#include "recording/service/feedback_service.h"
-#include "recording/service/review_intake.h"
-#include "recording/service/review_service.h"
-#define SB_RECORDING_REVIEWS_WIRED 1
-#endif
 
 namespace sb::recording {
 namespace {
@@ -346,7 +337,6 @@ int RunRecordingApp(int argc, char** argv) {
         return intake.OnPolicyDecision(d);
       });
   std::vector<grpc::Service*> services = {&recordings};
-#ifdef SB_RECORDING_REVIEWS_WIRED
   ReviewIntake reviews_intake(store->get(), qa_config, &publisher);
   ReviewServiceImpl reviews(store->get(), qa_config, &publisher);
   FeedbackServiceImpl feedback(store->get(), qa_config, &publisher);
@@ -361,10 +351,6 @@ int RunRecordingApp(int argc, char** argv) {
   services.push_back(&feedback);
   spdlog::info("serving ReviewService and FeedbackService (qa config {})",
                qa_config->content_hash());
-#else
-  spdlog::warn("built without the review side: ReviewService and FeedbackService are not served");
-  (void)qa_config;
-#endif
 
   absl::StatusOr<std::unique_ptr<Ingest>> ingest = Ingest::Start(*kafka, handlers, &metrics);
   if (!ingest.ok()) {

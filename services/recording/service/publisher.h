@@ -19,25 +19,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "recording/service/metrics.h"
+#include "recording/service/review_intake.h"
 #include "recording/storage/store.h"
 #include "switchboard/recording/v1/recording.pb.h"
-
-#if __has_include("recording/service/review_intake.h")
-#include "recording/service/review_intake.h"
-#define SB_RECORDING_HAVE_REVIEW_SINK 1
-#endif
 
 namespace sb::recording {
 
 namespace v1 = ::switchboard::recording::v1;
-
-#ifndef SB_RECORDING_HAVE_REVIEW_SINK
-// Stand-in until review_intake.h (the review intake) exists: the same interface.
-struct ReviewEventSink {
-  virtual ~ReviewEventSink() = default;
-  virtual void ReviewChanged(const v1::Review& review) = 0;
-};
-#endif
 
 inline constexpr char kRecordingEventsTopic[] = "sb.recording.events.v1";
 
