@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -23,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "common/app/service_app.h"
 #include "common/kafka/producer.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
 #include "recording/core/defaults.h"
@@ -76,6 +78,10 @@ class Housekeeping {
         retention_every_(retention_every) {}
   ~Housekeeping() { Stop(); }
 
+  // Run with the retention job, for every tenant seen.
+  void SetWeeklySample(std::function<void(const std::string& tenant)> fn) {
+    weekly_sample_ = std::move(fn);
+  }
   void Start() {
     thread_ = std::thread([this] { Loop(); });
   }
@@ -121,6 +127,11 @@ class Housekeeping {
                      deleted->size(), tenant);
       }
     }
+    // The weekly random sample of the last closed ISO week (idempotent: a re-run finds the
+    // reviews it made before).
+    if (weekly_sample_) {
+      for (const std::string& tenant : intake_->Tenants()) weekly_sample_(tenant);
+    }
     // Uploads a crash left behind (older than any upload can take).
     absl::StatusOr<int> stale = volume_->RemoveStaleUploads(app::NowMs() - 6 * 3600 * 1000);
     if (stale.ok() && *stale > 0) spdlog::info("removed {} abandoned upload(s)", *stale);
@@ -159,6 +170,7 @@ class Housekeeping {
   RecordingMetrics* const metrics_;
   const std::chrono::milliseconds gauges_every_;
   const std::chrono::milliseconds retention_every_;
+  std::function<void(const std::string& tenant)> weekly_sample_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -377,6 +389,22 @@ int RunRecordingApp(int argc, char** argv) {
   Housekeeping housekeeping(store->get(), &volume, &recordings, &intake, &publisher, &metrics,
                             std::chrono::milliseconds(f.gauges_interval_ms),
                             std::chrono::milliseconds(f.retention_interval_ms));
+  housekeeping.SetWeeklySample([&reviews](const std::string& tenant) {
+    v1::RunWeeklySampleRequest req;
+    req.set_tenant_id(tenant);
+    req.mutable_principal()->set_subject("system:weekly-sample");
+    req.mutable_principal()->set_role("admin");
+    *req.mutable_week_of() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+        app::NowMs() - int64_t{7} * 24 * 3600 * 1000);
+    v1::RunWeeklySampleResponse resp;
+    grpc::ServerContext ctx;
+    const grpc::Status s = reviews.RunWeeklySample(&ctx, &req, &resp);
+    if (!s.ok()) {
+      spdlog::warn("weekly sample of tenant {}: {}", tenant, s.error_message());
+    } else if (resp.created_size() > 0) {
+      spdlog::info("weekly sample of tenant {}: {} review(s)", tenant, resp.created_size());
+    }
+  });
   housekeeping.Start();
 
   std::atomic<bool> stopping{false};
