@@ -630,6 +630,19 @@ absl::Status Projection::CheckInteraction(std::string_view tenant, std::string_v
                                           std::string(interaction_id), "' in progress"));
 }
 
+absl::StatusOr<Projection::Connection> Projection::ConnectionOf(
+    std::string_view tenant, std::string_view interaction_id) const {
+  if (const Impl::Tenant* t = impl_->FindTenant(tenant); t != nullptr) {
+    auto it = t->interactions.find(std::string(interaction_id));
+    if (it != t->interactions.end() && it->second.phase == Impl::Phase::kConnected) {
+      return Connection{it->second.agent_id, it->second.queue_id};
+    }
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("NOT_CONNECTED: interaction '", std::string(interaction_id),
+                   "' is not connected to an agent in tenant '", std::string(tenant), "'"));
+}
+
 av1::Floor Projection::FloorOf(std::string_view tenant, const std::set<std::string>& teams,
                                int64_t now_ms) const {
   av1::Floor floor;

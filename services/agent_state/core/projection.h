@@ -124,6 +124,15 @@ class Projection {
   absl::Status CheckInteraction(std::string_view tenant, std::string_view agent,
                                 std::string_view interaction_id) const;
 
+  // The agent an interaction in progress is connected to (talking; not merely offered) and its
+  // queue. FailedPrecondition NOT_CONNECTED otherwise (unknown, queued, offered, ended).
+  struct Connection {
+    std::string agent_id;
+    std::string queue_id;
+  };
+  absl::StatusOr<Connection> ConnectionOf(std::string_view tenant,
+                                          std::string_view interaction_id) const;
+
   // The floor of a tenant, restricted to `teams` (empty: all), at `now_ms` (times in state,
   // durations, ages). Agents sorted by id; interactions by start (first enqueue), oldest first;
   // escalations and approvals by age, oldest first. With `teams`: agents of those teams, the

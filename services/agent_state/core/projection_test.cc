@@ -202,6 +202,8 @@ TEST_F(ProjectionTest, LoginOfferAcceptCompleteWrapUpProduceTheAgentsStream) {
   EXPECT_EQ(offer.escalated_from(), "");
   EXPECT_THAT(State("a1").offers(), ElementsAre(created.offer_id()));
   EXPECT_TRUE(p.CheckOffer(Tenant(), "a1", created.offer_id()).ok());
+  // Offered is not connected: no supervisor can monitor it yet.
+  EXPECT_EQ(p.ConnectionOf(Tenant(), "i1").status().code(), absl::StatusCode::kFailedPrecondition);
 
   // Accept: an assignment (OfferAccepted itself is no desktop event).
   d.Advance(3 * kSec);
@@ -214,6 +216,12 @@ TEST_F(ProjectionTest, LoginOfferAcceptCompleteWrapUpProduceTheAgentsStream) {
   EXPECT_THAT(s.offers(), IsEmpty());
   EXPECT_THAT(s.interactions(), ElementsAre("i1"));
   EXPECT_TRUE(p.CheckInteraction(Tenant(), "a1", "i1").ok());
+  absl::StatusOr<Projection::Connection> connection = p.ConnectionOf(Tenant(), "i1");
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  EXPECT_EQ(connection->agent_id, "a1");
+  EXPECT_EQ(connection->queue_id, "billing");
+  EXPECT_EQ(p.ConnectionOf(Tenant(), "nope").status().code(),
+            absl::StatusCode::kFailedPrecondition);
   // The offer is answered: accepting it again is stale.
   EXPECT_EQ(p.CheckOffer(Tenant(), "a1", created.offer_id()).code(), absl::StatusCode::kNotFound);
 
@@ -227,6 +235,7 @@ TEST_F(ProjectionTest, LoginOfferAcceptCompleteWrapUpProduceTheAgentsStream) {
   EXPECT_EQ(rt::Ms(ev[1].wrap_up().deadline()), d.now() + 30 * kSec);
   EXPECT_THAT(State("a1").interactions(), ElementsAre("i1"));  // in wrap-up
   EXPECT_TRUE(p.CheckInteraction(Tenant(), "a1", "i1").ok());  // EndWrapUp may name it
+  EXPECT_FALSE(p.ConnectionOf(Tenant(), "i1").ok());           // the call itself has ended
 
   // End of wrap-up: the presence does not change (available before and after), but a state tells
   // the desktop that the agent holds nothing any more.

@@ -925,32 +925,21 @@ grpc::Status SupervisorService::Intervene(grpc::ServerContext* ctx,
                                                "MISSING_FIELD: interaction_id: required"));
   }
   // Only an interaction an agent is talking on can be monitored, whispered to or barged into.
-  const int64_t now_ms = app::NowMs();
-  const av1::Floor floor =
-      hub_->Read([&](const Projection& p) { return p.FloorOf(req->tenant_id(), {}, now_ms); });
-  const av1::InteractionInProgress* found = nullptr;
-  for (const av1::InteractionInProgress& i : floor.interactions()) {
-    if (i.interaction_id() == req->interaction_id()) found = &i;
-  }
-  if (found == nullptr || found->agent_id().empty()) {
-    return refuse(action.c_str(),
-                  grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                               absl::StrCat("NOT_CONNECTED: interaction '", req->interaction_id(),
-                                            "' is not connected to an agent in tenant '",
-                                            req->tenant_id(), "'")));
-  }
+  absl::StatusOr<Projection::Connection> found = hub_->Read(
+      [&](const Projection& p) { return p.ConnectionOf(req->tenant_id(), req->interaction_id()); });
+  if (!found.ok()) return refuse(action.c_str(), ToGrpc(found.status()));
   av1::AgentEvent e = NewAgentEvent(req->tenant_id(), req->principal());
   av1::Intervention* in = e.mutable_intervention();
-  in->set_interaction_id(found->interaction_id());
-  in->set_agent_id(found->agent_id());
-  in->set_queue_id(found->queue_id());
+  in->set_interaction_id(req->interaction_id());
+  in->set_agent_id(found->agent_id);
+  in->set_queue_id(found->queue_id);
   in->set_mode(req->mode());
   if (grpc::Status s = Publish(e, action.c_str()); !s.ok()) return s;
   spdlog::info("audit: supervisor {} {} interaction {}/{} (agent {}), event {}",
                req->principal().subject(), req->mode(), req->tenant_id(), req->interaction_id(),
-               found->agent_id(), e.event_id());
+               found->agent_id, e.event_id());
   resp->set_intervention_id(e.event_id());
-  resp->set_agent_id(found->agent_id());
+  resp->set_agent_id(found->agent_id);
   return grpc::Status::OK;
 }
 
