@@ -26,7 +26,9 @@ absl::StatusOr<std::unique_ptr<TestBroker>> TestBroker::Start(int partitions) {
   if (!child.ok()) return child.status();
   broker->child_ = *std::move(child);
   absl::StatusOr<std::string> bootstrap =
-      broker->child_->WaitForLine("bootstrap=", std::chrono::seconds(10));
+      // It starts in ~30 ms, but a CI machine running the integration tests two at a time was
+      // seen to miss a 10 s deadline: a generous bound, only reached on failure.
+      broker->child_->WaitForLine("bootstrap=", std::chrono::seconds(60));
   if (!bootstrap.ok()) return bootstrap.status();
   broker->bootstrap_ = *bootstrap;
   return broker;
