@@ -29,9 +29,8 @@ namespace {
 namespace rv1 = ::switchboard::recording::v1;
 
 struct AuditFlags {
-  std::string server = "127.0.0.1:7100";
+  OneServer target{"sb-recording", "127.0.0.1:7100", "127.0.0.1:7100"};
   std::string subject;
-  double timeout_seconds = 10;
   std::string output = "text";
   // list
   std::string tenant = "demo";
@@ -53,54 +52,19 @@ rv1::Principal AdminPrincipal(const AuditFlags& flags) {
 }
 
 std::unique_ptr<rv1::RecordingService::Stub> Stub(const AuditFlags& flags) {
-  return rv1::RecordingService::NewStub(
-      grpc::CreateChannel(flags.server, grpc::InsecureChannelCredentials()));
-}
-
-void SetDeadline(grpc::ClientContext* ctx, const AuditFlags& flags) {
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(static_cast<int64_t>(flags.timeout_seconds * 1000)));
-}
-
-bool CheckFlags(const AuditFlags& flags) {
-  if (!(flags.timeout_seconds > 0) || flags.timeout_seconds > 86400) {
-    std::cerr << fmt::format("error: --timeout {}: must be a number of seconds in (0, 86400]\n",
-                             flags.timeout_seconds);
-    return false;
-  }
-  if (flags.server.empty() || flags.server.find(':') == std::string::npos) {
-    std::cerr << fmt::format("error: --server '{}': expected HOST:PORT of sb-recording\n",
-                             flags.server);
-    return false;
-  }
-  return true;
-}
-
-void PrintError(const grpc::Status& status, const AuditFlags& flags) {
-  std::cerr << "error: " << StatusCodeName(status.error_code()) << ": " << status.error_message()
-            << "\n";
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    std::cerr << fmt::format(
-        "hint: nothing answers at {}; start the services with `switchboard up` (sb-recording "
-        "listens on 127.0.0.1:7100), or point --server (or SWITCHBOARD_RECORDING_SERVER) at a "
-        "running sb-recording\n",
-        flags.server);
-  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    std::cerr << "hint: no answer within --timeout; a long audit log takes longer to verify: "
-                 "raise --timeout\n";
-  }
+  return rv1::RecordingService::NewStub(OneServerChannel(flags.target));
 }
 
 int RunVerify(const AuditFlags& flags) {
-  if (!CheckFlags(flags)) return kExitUsage;
+  if (!CheckOneServer(flags.target, std::cerr)) return kExitUsage;
   rv1::VerifyAuditRequest request;
   *request.mutable_principal() = AdminPrincipal(flags);
   rv1::VerifyAuditResponse response;
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, flags);
+  SetDeadline(&ctx, flags.target);
   const grpc::Status status = Stub(flags)->VerifyAudit(&ctx, request, &response);
   if (!status.ok()) {
-    PrintError(status, flags);
+    PrintOneServerError(status, flags.target, std::cerr);
     return kExitUsage;  // nothing was verified
   }
   if (flags.output == "json") {
@@ -117,7 +81,7 @@ int RunVerify(const AuditFlags& flags) {
 }
 
 int RunList(const AuditFlags& flags) {
-  if (!CheckFlags(flags)) return kExitUsage;
+  if (!CheckOneServer(flags.target, std::cerr)) return kExitUsage;
   if (flags.tenant.empty() || flags.recording.empty()) {
     std::cerr << "error: --tenant and --recording are required (the entries of one recording)\n";
     return kExitUsage;
@@ -130,10 +94,10 @@ int RunList(const AuditFlags& flags) {
   request.set_limit(flags.limit);
   rv1::ListAuditResponse response;
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, flags);
+  SetDeadline(&ctx, flags.target);
   const grpc::Status status = Stub(flags)->ListAudit(&ctx, request, &response);
   if (!status.ok()) {
-    PrintError(status, flags);
+    PrintOneServerError(status, flags.target, std::cerr);
     return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                    status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                ? kExitUsage
@@ -159,13 +123,9 @@ int RunList(const AuditFlags& flags) {
 }
 
 void AddCommonAuditFlags(CLI::App* cmd, AuditFlags* flags) {
-  cmd->add_option("--server,-s", flags->server, "sb-recording address HOST:PORT")
-      ->envname("SWITCHBOARD_RECORDING_SERVER")
-      ->capture_default_str();
+  AddOneServerFlags(cmd, &flags->target, "SWITCHBOARD_RECORDING_SERVER");
   cmd->add_option("--as", flags->subject,
                   "The admin principal's subject recorded by the service (default: $USER)");
-  cmd->add_option("--timeout", flags->timeout_seconds, "Seconds the call may take")
-      ->capture_default_str();
 }
 
 }  // namespace

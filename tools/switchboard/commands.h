@@ -40,4 +40,7 @@ void AddInteractionCommands(CLI::App& app, int* exit_code);
 // switchboard audit list --recording ID [--tenant T] [--after-seq N] [--limit N]
 void AddAuditCommand(CLI::App& app, int* exit_code);
 
+// switchboard forecast --queue Q [--day YYYY-MM-DD] [--seasonality weekly|daily] [...]
+void AddForecastCommand(CLI::App& app, int* exit_code);
+
 }  // namespace sb::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   sb::cli::AddConfigCommand(app, &exit_code);
   sb::cli::AddPolicyCommand(app, &exit_code);
   sb::cli::AddAuditCommand(app, &exit_code);
+  sb::cli::AddForecastCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -43,6 +43,16 @@ void CloseFd(int* fd) {
 
 }  // namespace
 
+absl::StatusOr<std::string> FindOnPath(const std::string& name) {
+  if (const char* path = std::getenv("PATH"); path != nullptr) {
+    for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+      const fs::path p = fs::path(std::string(dir)) / name;
+      if (IsExecutable(p)) return p.string();
+    }
+  }
+  return absl::NotFoundError(fmt::format("{} is not on $PATH", name));
+}
+
 absl::StatusOr<std::string> FindSiblingBinary(const std::string& name,
                                               const std::string& build_subdir,
                                               const std::string& compiled_in) {
@@ -68,13 +78,8 @@ absl::StatusOr<std::string> FindSiblingBinary(const std::string& name,
     if (try_path(build_tree)) return build_tree.lexically_normal().string();
   }
   if (!compiled_in.empty() && try_path(compiled_in)) return compiled_in;
-  if (const char* path = std::getenv("PATH"); path != nullptr) {
-    for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
-      const fs::path p = fs::path(std::string(dir)) / name;
-      if (IsExecutable(p)) return p.string();
-    }
-    looked.push_back("$PATH");
-  }
+  if (absl::StatusOr<std::string> on_path = FindOnPath(name); on_path.ok()) return on_path;
+  looked.push_back("$PATH");
   return absl::NotFoundError(fmt::format(
       "cannot find {} (looked in: {}); build it (cmake --build BUILD_DIR --target {}) or set "
       "SB_BIN_DIR to the directory that holds it",

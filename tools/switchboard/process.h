@@ -23,6 +23,9 @@
 
 namespace sb::cli {
 
+// The first executable `name` in a directory of $PATH; NOT_FOUND otherwise.
+absl::StatusOr<std::string> FindOnPath(const std::string& name);
+
 // FindSiblingBinary
 //
 // The path of a Switchboard program `name` ("sb-routing"), looked up in order:

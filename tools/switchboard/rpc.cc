@@ -217,4 +217,48 @@ void PrintRpcError(const grpc::Status& status, const ServerSet& servers, std::os
   }
 }
 
+void AddOneServerFlags(CLI::App* cmd, OneServer* flags, const std::string& env) {
+  cmd->add_option("--server,-s", flags->server, flags->service + " address HOST:PORT")
+      ->envname(env)
+      ->capture_default_str();
+  cmd->add_option("--timeout", flags->timeout_seconds, "Seconds the call may take")
+      ->capture_default_str();
+}
+
+bool CheckOneServer(const OneServer& flags, std::ostream& err) {
+  if (!(flags.timeout_seconds > 0) || flags.timeout_seconds > 86400) {
+    err << fmt::format("error: --timeout {}: must be a number of seconds in (0, 86400]\n",
+                       flags.timeout_seconds);
+    return false;
+  }
+  if (flags.server.empty() || flags.server.find(':') == std::string::npos) {
+    err << fmt::format("error: --server '{}': expected HOST:PORT of {}\n", flags.server,
+                       flags.service);
+    return false;
+  }
+  return true;
+}
+
+std::shared_ptr<grpc::Channel> OneServerChannel(const OneServer& flags) {
+  return grpc::CreateChannel(flags.server, grpc::InsecureChannelCredentials());
+}
+
+void SetDeadline(grpc::ClientContext* context, const OneServer& flags) {
+  context->set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(flags.timeout_seconds * 1000)));
+}
+
+void PrintOneServerError(const grpc::Status& status, const OneServer& flags, std::ostream& err) {
+  err << "error: " << StatusCodeName(status.error_code()) << ": " << status.error_message() << "\n";
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    err << fmt::format(
+        "hint: nothing answers at {}; start the services with `switchboard up` ({} listens on "
+        "{}), or point --server at a running {}\n",
+        flags.server, flags.service, flags.default_addr, flags.service);
+  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    err << "hint: no answer within --timeout; raise --timeout if the service is busy\n";
+  }
+}
+
 }  // namespace sb::cli

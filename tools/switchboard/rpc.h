@@ -86,4 +86,21 @@ std::unique_ptr<ServerSet> MakeServerSet(const ServerFlags& flags, std::ostream&
 // replica, unknown tenant...). `servers` is what was tried.
 void PrintRpcError(const grpc::Status& status, const ServerSet& servers, std::ostream& err);
 
+// Commands that talk to one service at one address (audit -> sb-recording, forecast ->
+// sb-insights).
+struct OneServer {
+  std::string service;       // "sb-recording"
+  std::string default_addr;  // where `switchboard up` starts it, "127.0.0.1:7100"
+  std::string server;        // --server
+  double timeout_seconds = 10;
+};
+// Adds --server/-s (environment `env`) and --timeout.
+void AddOneServerFlags(CLI::App* cmd, OneServer* flags, const std::string& env);
+// Prints what is wrong with --server / --timeout to `err`; false means exit 2.
+bool CheckOneServer(const OneServer& flags, std::ostream& err);
+std::shared_ptr<grpc::Channel> OneServerChannel(const OneServer& flags);
+void SetDeadline(grpc::ClientContext* context, const OneServer& flags);
+// `error: CODE: message`, and a hint when nothing answers or the deadline passed.
+void PrintOneServerError(const grpc::Status& status, const OneServer& flags, std::ostream& err);
+
 }  // namespace sb::cli

@@ -8,15 +8,18 @@
 // exit pidfds, and an eventfd the demo thread writes when it returns. With --demo one more thread
 // runs sb::traffic::RunDemo until the main thread sets its stop flag.
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -33,6 +36,7 @@
 #include "switchboard/apply.h"
 #include "switchboard/commands.h"
 #include "switchboard/config_check.h"
+#include "switchboard/demo_history.h"
 #include "switchboard/example_config.h"
 #include "switchboard/process.h"
 #include "switchboard/routing/v1/routing_service.grpc.pb.h"
@@ -83,12 +87,19 @@ struct UpFlags {
   int recording_port = 7100;
   int recording_metrics_port = 9500;
   std::vector<std::string> recording_args;
+  int insights_port = 7110;
+  int insights_metrics_port = 9510;
+  int dashboard_port = 8080;
+  std::vector<std::string> insights_args;
+  bool open_dashboard = true;
+  int demo_history_days = 28;
 };
 
 struct Replica {
   std::unique_ptr<ChildProcess> process;
   std::string grpc;     // "127.0.0.1:PORT" once printed
   std::string metrics;  // "127.0.0.1:PORT" once printed
+  std::string http;     // "127.0.0.1:PORT" once printed (sb-insights' dashboard)
   bool ready = false;
 };
 
@@ -120,6 +131,11 @@ class UpSession {
   void PrintSummary(const std::string& config_name, const routing::config::RoutingConfig& config,
                     const v1::ApplyConfigResponse& applied) const;
   void StartDemo(const routing::config::RoutingConfig& config);
+  // The dashboard's address with the session's tenant ("" before sb-insights printed it).
+  std::string DashboardUrl() const;
+  // Opens the dashboard in the desktop's browser (xdg-open) when there is a display; otherwise
+  // says where it is.
+  void OpenDashboard() const;
   // Reports why the session ended early; returns kExitOk for a signal, else kExitFailure.
   int Fail(Outcome outcome, const std::string& waiting_for);
   // Stops the demo, the replicas, then the broker. True if every child exited cleanly.
@@ -146,6 +162,7 @@ class UpSession {
   Replica policy_;       // sb-policy (process null until started)
   Replica agent_state_;  // sb-agent-state (process null until started)
   Replica recording_;    // sb-recording (process null until started)
+  Replica insights_;     // sb-insights (process null until started)
   pid_t process_group_ = 0;
 
   std::atomic<bool> demo_stop_{false};
@@ -204,6 +221,7 @@ void UpSession::PollOnce(milliseconds timeout) {
   if (policy_.process != nullptr) children.push_back(policy_.process.get());
   if (agent_state_.process != nullptr) children.push_back(agent_state_.process.get());
   if (recording_.process != nullptr) children.push_back(recording_.process.get());
+  if (insights_.process != nullptr) children.push_back(insights_.process.get());
   bool all_have_exit_fd = true;
   for (ChildProcess* c : children) {
     if (c->stdout_fd() >= 0) fds.push_back({c->stdout_fd(), POLLIN, 0});
@@ -240,10 +258,12 @@ void UpSession::HandleLines(ChildProcess* child, const std::vector<std::string>&
     services.push_back(&policy_);
     services.push_back(&agent_state_);
     services.push_back(&recording_);
+    services.push_back(&insights_);
     for (Replica* r : services) {
       if (r->process.get() != child) continue;
       if (absl::StartsWith(line, "grpc=")) r->grpc = line.substr(5);
       if (absl::StartsWith(line, "metrics=")) r->metrics = line.substr(8);
+      if (absl::StartsWith(line, "http=")) r->http = line.substr(5);
       if (line == "ready") r->ready = true;
     }
   }
@@ -362,6 +382,10 @@ void UpSession::PrintSummary(const std::string& config_name,
     out += fmt::format("  recording grpc={}  metrics=http://{}/metrics  (SQLite {}/recording.db)\n",
                        recording_.grpc, recording_.metrics, dir_);
   }
+  if (insights_.process != nullptr) {
+    out += fmt::format("  insights  grpc={}  metrics=http://{}/metrics  dashboard={}\n",
+                       insights_.grpc, insights_.metrics, DashboardUrl());
+  }
   out += fmt::format("  config    {}: {} queues, {} agents (config version {})\n", config_name,
                      config.queues.size(), config.agents.size(), applied.config_version());
   out += fmt::format("  logs      {}/\n", dir_);
@@ -375,12 +399,30 @@ void UpSession::PrintSummary(const std::string& config_name,
   out += fmt::format("  switchboard agents{}\n", common);
   out +=
       fmt::format("  switchboard enqueue --queue {} --attr language=en --watch{}\n", queue, common);
+  if (insights_.process != nullptr) {
+    out += fmt::format("  switchboard forecast --queue {}{}{}\n", queue,
+                       insights_.grpc != "127.0.0.1:7110" ? " --server " + insights_.grpc : "",
+                       flags_.tenant != "demo" ? " --tenant " + flags_.tenant : "");
+    if (!insights_.http.empty()) {
+      out += fmt::format("  open {} in a browser: the supervisor dashboard\n", DashboardUrl());
+    }
+  }
   if (!flags_.demo && !config.agents.empty()) {
     out += "  (agents start logged out: with --demo they log in and take calls)\n";
   }
   out += flags_.duration > 0 ? fmt::format("Stopping in {}s, or on Ctrl-C.\n", flags_.duration)
                              : "Stop with Ctrl-C.\n";
   std::cout << out << std::flush;
+}
+
+std::vector<std::string> DemoQueues(const routing::config::RoutingConfig& config) {
+  std::set<std::string> escalation_targets;
+  for (const v1::Queue& q : config.queues) escalation_targets.insert(q.escalation_queue());
+  std::vector<std::string> out;
+  for (const v1::Queue& q : config.queues) {
+    if (escalation_targets.count(q.queue_id()) == 0) out.push_back(q.queue_id());
+  }
+  return out;
 }
 
 void UpSession::StartDemo(const routing::config::RoutingConfig& config) {
@@ -393,11 +435,7 @@ void UpSession::StartDemo(const routing::config::RoutingConfig& config) {
   options.tenant = flags_.tenant;
   // Callers go to every queue except escalation targets (supervisors get escalations, not
   // calls).
-  std::set<std::string> escalation_targets;
-  for (const v1::Queue& q : config.queues) escalation_targets.insert(q.escalation_queue());
-  for (const v1::Queue& q : config.queues) {
-    if (escalation_targets.count(q.queue_id()) == 0) options.queue_ids.push_back(q.queue_id());
-  }
+  options.queue_ids = DemoQueues(config);
   for (const v1::AgentProfile& a : config.agents) options.agent_ids.push_back(a.agent_id());
   options.calls_per_second = flags_.calls_per_second;
   options.seed = flags_.seed;
@@ -412,6 +450,46 @@ void UpSession::StartDemo(const routing::config::RoutingConfig& config) {
 #else
   (void)config;  // RunUp refuses --demo without the driver
 #endif
+}
+
+std::string UpSession::DashboardUrl() const {
+  if (insights_.http.empty()) return "";
+  return fmt::format("http://{}/?tenant={}", insights_.http, flags_.tenant);
+}
+
+void UpSession::OpenDashboard() const {
+  const std::string url = DashboardUrl();
+  if (url.empty()) return;
+  const bool display =
+      std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
+  absl::StatusOr<std::string> opener = FindOnPath("xdg-open");
+  if (!display || !opener.ok()) {
+    std::cout << fmt::format("dashboard: {} (no display to open it on; open it in a browser)\n",
+                             url)
+              << std::flush;
+    return;
+  }
+  // A grandchild, so that the browser outlives neither our wait nor our process group.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (fork() == 0) {
+      setsid();
+      const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+      if (null_fd >= 0) {
+        dup2(null_fd, STDIN_FILENO);
+        dup2(null_fd, STDOUT_FILENO);
+        dup2(null_fd, STDERR_FILENO);
+      }
+      sigset_t none;
+      sigemptyset(&none);
+      pthread_sigmask(SIG_SETMASK, &none, nullptr);
+      execl(opener->c_str(), "xdg-open", url.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    _exit(0);
+  }
+  if (pid > 0) waitpid(pid, nullptr, 0);
+  std::cout << fmt::format("dashboard: opening {} in your browser\n", url) << std::flush;
 }
 
 bool UpSession::StopAll() {
@@ -436,6 +514,7 @@ bool UpSession::StopAll() {
   // broker.
   clean = StopService(&agent_state_) && clean;
   clean = StopService(&recording_) && clean;
+  clean = StopService(&insights_) && clean;
   clean = StopService(&policy_) && clean;
   for (Replica& r : replicas_) r.process->Signal(SIGTERM);
   // Without a broker a replica cannot hand its partitions over, and nothing is left to save.
@@ -534,8 +613,10 @@ int UpSession::Start() {
       "sb-agent-state", "services/agent_state/service", SB_AGENT_STATE_BUILD_PATH);
   absl::StatusOr<std::string> recording_path =
       FindSiblingBinary("sb-recording", "services/recording/service", SB_RECORDING_BUILD_PATH);
-  for (const auto* path :
-       {&broker_path, &routing_path, &policy_path, &agent_state_path, &recording_path}) {
+  absl::StatusOr<std::string> insights_path =
+      FindSiblingBinary("sb-insights", "services/insights/service", SB_INSIGHTS_BUILD_PATH);
+  for (const auto* path : {&broker_path, &routing_path, &policy_path, &agent_state_path,
+                           &recording_path, &insights_path}) {
     if (!path->ok()) {
       std::cerr << "error: " << path->status().message() << "\n";
       return kExitFailure;
@@ -553,6 +634,34 @@ int UpSession::Start() {
     return kExitFailure;
   }
   if (!Setup()) return kExitFailure;
+  // With --demo, the past days' interval history is simulated while the services start, so that
+  // the dashboard's forecast has something to forecast from (demo_history.h).
+  std::thread history_thread;
+  absl::StatusOr<DemoHistory> history = DemoHistory{};
+  const std::string insights_store = "sqlite://" + dir_ + "/insights.db";
+  if (flags_.demo && flags_.demo_history_days > 0) {
+    DemoHistoryOptions h;
+    h.tenant = flags_.tenant;
+    h.queue_ids = DemoQueues(*config);
+    h.calls_per_second = flags_.calls_per_second;
+    h.days = flags_.demo_history_days;
+    h.seed = flags_.seed == 0 ? 1 : flags_.seed;
+    const int64_t now_ms = std::chrono::duration_cast<milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    h.today_start_ms = now_ms - now_ms % (24 * 3600 * 1000);
+    std::cerr << fmt::format("simulating {} days of demo history...\n", h.days);
+    history_thread = std::thread([&history, h, &config, insights_store] {
+      history = SeedDemoHistory(*config, h, insights_store);
+    });
+  }
+  // Joined on every way out of Start (the thread reads `config` and writes `history`).
+  struct Joiner {
+    std::thread* t;
+    ~Joiner() {
+      if (t->joinable()) t->join();
+    }
+  } joiner{&history_thread};
 
   // 1. The broker. It leads the process group every child joins.
   std::cerr << "starting sb-embedded-broker...\n";
@@ -664,6 +773,32 @@ int UpSession::Start() {
       code != kExitOk) {
     return code;
   }
+  // The insights service (statistics, intervals, forecast, the dashboard), on SQLite in the
+  // session's directory, after the demo history is written.
+  if (history_thread.joinable()) history_thread.join();
+  if (!history.ok()) {
+    std::cerr << "warning: no demo history (the forecast will be empty): "
+              << history.status().message() << "\n";
+  } else if (history->intervals_written > 0) {
+    std::cerr << fmt::format(
+        "demo history: {} intervals over the past {} days (one simulated day of ~{} calls, "
+        "repeated)\n",
+        history->intervals_written, flags_.demo_history_days, history->calls_per_day);
+  }
+  std::vector<std::string> insights_args = {
+      "--bootstrap-file", dir_ + "/bootstrap",
+      "--listen",         port(flags_.insights_port),
+      "--metrics-listen", metrics_port(flags_.insights_metrics_port),
+      "--http-listen",    fmt::format("127.0.0.1:{}", free_ports ? 0 : flags_.dashboard_port),
+      "--data-dir",       dir_ + "/insights",
+      "--store",          insights_store};
+  insights_args.insert(insights_args.end(), flags_.insights_args.begin(),
+                       flags_.insights_args.end());
+  if (int code =
+          StartService("sb-insights", *insights_path, insights_args, &insights_, start_deadline);
+      code != kExitOk) {
+    return code;
+  }
   std::vector<std::string> agent_state_args = {
       "--bootstrap-file", dir_ + "/bootstrap",
       "--policy",         policy_.grpc,
@@ -698,7 +833,10 @@ int UpSession::Start() {
 
   // 5. Up.
   PrintSummary(config_name, *config, applied);
-  if (flags_.demo) StartDemo(*config);
+  if (flags_.demo) {
+    StartDemo(*config);
+    if (flags_.open_dashboard) OpenDashboard();
+  }
   const auto end = flags_.duration > 0
                        ? Clock::now() + milliseconds(static_cast<int64_t>(flags_.duration * 1000))
                        : Clock::time_point::max();
@@ -758,7 +896,10 @@ int RunUp(const UpFlags& flags) {
         std::pair{"--agent-state-port", flags.agent_state_port},
         std::pair{"--agent-state-metrics-port", flags.agent_state_metrics_port},
         std::pair{"--recording-port", flags.recording_port},
-        std::pair{"--recording-metrics-port", flags.recording_metrics_port}}) {
+        std::pair{"--recording-metrics-port", flags.recording_metrics_port},
+        std::pair{"--insights-port", flags.insights_port},
+        std::pair{"--insights-metrics-port", flags.insights_metrics_port},
+        std::pair{"--dashboard-port", flags.dashboard_port}}) {
     for (const int base : {flags.grpc_port, flags.metrics_port}) {
       if (base != 0 && port >= base && port < base + flags.replicas) {
         std::cerr << fmt::format(
@@ -771,11 +912,14 @@ int RunUp(const UpFlags& flags) {
   {
     const std::set<int> fixed = {flags.policy_port,      flags.policy_metrics_port,
                                  flags.agent_state_port, flags.agent_state_metrics_port,
-                                 flags.recording_port,   flags.recording_metrics_port};
-    if (fixed.size() != 6) {
+                                 flags.recording_port,   flags.recording_metrics_port,
+                                 flags.insights_port,    flags.insights_metrics_port,
+                                 flags.dashboard_port};
+    if (fixed.size() != 9) {
       std::cerr << "error: --policy-port, --policy-metrics-port, --agent-state-port, "
-                   "--agent-state-metrics-port, --recording-port and --recording-metrics-port "
-                   "must be six different ports\n";
+                   "--agent-state-metrics-port, --recording-port, --recording-metrics-port, "
+                   "--insights-port, --insights-metrics-port and --dashboard-port must be nine "
+                   "different ports\n";
       return kExitUsage;
     }
   }
@@ -884,6 +1028,33 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
                   "Extra argument for sb-recording, repeatable, e.g. "
                   "--recording-arg=--record-queues=support")
       ->allow_extra_args(false);
+  cmd->add_option("--insights-port", flags->insights_port,
+                  "gRPC port of sb-insights (statistics, intervals, the forecast; a free one when "
+                  "--grpc-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--insights-metrics-port", flags->insights_metrics_port,
+                  "Prometheus /metrics port of sb-insights (a free one when --metrics-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--dashboard-port", flags->dashboard_port,
+                  "HTTP port of the supervisor dashboard served by sb-insights (a free one when "
+                  "--grpc-port is 0)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--insights-arg", flags->insights_args,
+                  "Extra argument for sb-insights, repeatable, e.g. "
+                  "--insights-arg=--short-abandon-ms=3000")
+      ->allow_extra_args(false);
+  cmd->add_option("--demo-history-days", flags->demo_history_days,
+                  "With --demo, fill this many past days of interval history with simulated "
+                  "traffic (the routing engine in virtual time) so that the forecast has data; "
+                  "0: none")
+      ->check(CLI::Range(0, 366))
+      ->capture_default_str();
+  cmd->add_flag("!--no-open", flags->open_dashboard,
+                "With --demo, do not open the dashboard in a browser (it is opened with "
+                "xdg-open when a display is available; the address is printed either way)");
   cmd->add_option("--policy-arg", flags->policy_args,
                   "Extra argument for sb-policy, repeatable, e.g. --policy-arg=--reflection")
       ->allow_extra_args(false);
@@ -894,11 +1065,9 @@ void AddUpCommand(CLI::App& app, int* exit_code) {
       "  switchboard up --replicas 2 --partitions 8      # then --server 127.0.0.1:7070,"
       "127.0.0.1:7071\n"
       "  switchboard up --duration 30                    # stops by itself (scripts, tests)\n"
-      "Binaries: sb-embedded-broker, sb-routing, sb-policy, sb-recording and sb-agent-state are "
-      "looked up in "
-      "$SB_BIN_DIR, next "
-      "to this "
-      "executable, in the build tree it came from, then on $PATH.\n"
+      "Binaries: sb-embedded-broker, sb-routing, sb-policy, sb-recording, sb-insights and "
+      "sb-agent-state are looked up in $SB_BIN_DIR, next to this executable, in the build tree "
+      "it came from, then on $PATH.\n"
       "Children's logs go to a temporary directory (printed); their stdout is read by up.\n"
       "Exit status: 0 after Ctrl-C, SIGTERM or --duration with everything stopped cleanly; 1 "
       "if something could not start, a child died, or the config was refused (the message says "
