@@ -30,6 +30,9 @@ absl::StatusOr<DemoHistory> SeedDemoHistory(const routing::config::RoutingConfig
                                             const DemoHistoryOptions& options,
                                             const std::string& store_url) {
   if (options.queue_ids.empty() || options.days <= 0) return DemoHistory{};
+  absl::StatusOr<std::unique_ptr<insights::storage::IntervalStore>> store =
+      insights::storage::OpenIntervalStore(store_url);
+  if (!store.ok()) return store.status();
   sim::Scenario scenario;
   scenario.file = "demo history";
   scenario.seed = options.seed;
@@ -86,9 +89,6 @@ absl::StatusOr<DemoHistory> SeedDemoHistory(const routing::config::RoutingConfig
       records.push_back(std::move(r));
     }
   }
-  absl::StatusOr<std::unique_ptr<insights::storage::IntervalStore>> store =
-      insights::storage::OpenIntervalStore(store_url);
-  if (!store.ok()) return store.status();
   // Keep what is there: a store with real history is never overwritten by simulated days.
   absl::StatusOr<int64_t> written = (*store)->Put(records, /*replace=*/false);
   if (!written.ok()) return written.status();
