@@ -349,7 +349,8 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* A Deployment for a stateless component (all but routing). */}}
+{{/* A Deployment for a component other than routing. Context: the podTemplate's, plus
+"recreate" (roll with Recreate: the pods mount a ReadWriteOnce volume). */}}
 {{- define "switchboard.deployment" -}}
 apiVersion: apps/v1
 kind: Deployment
@@ -365,13 +366,65 @@ spec:
   {{- end }}
   revisionHistoryLimit: 5
   strategy:
+    {{- if .recreate }}
+    # A ReadWriteOnce volume: a surge pod could not attach it while the old pod holds it.
+    type: Recreate
+    {{- else }}
     type: RollingUpdate
     rollingUpdate:
       maxUnavailable: 0
       maxSurge: 1
+    {{- end }}
   selector:
     matchLabels:
       {{- include "switchboard.selectorLabels" . | nindent 6 }}
   template:
     {{- include "switchboard.podTemplate" . | nindent 4 }}
+{{- end -}}
+
+
+{{/*
+The data volume of a component with a store (recording, insights). Context: the component dict
+plus "sqlite" (the store is SQLite on this volume), "needed" (the volume holds anything worth
+keeping) and "how" (why it is SQLite, for the error). Returns a JSON dict:
+  claim      the PersistentVolumeClaim to mount ("" = an emptyDir: nothing to keep there)
+  recreate   the pods must roll with Recreate (a claim without ReadWriteMany)
+and fails when SQLite would be shared by several replicas.
+*/}}
+{{- define "switchboard.dataVolume" -}}
+{{- $v := .values -}}
+{{- $p := $v.persistence -}}
+{{- $scaled := or (gt (int $v.replicas) 1) $v.autoscaling.enabled -}}
+{{- if and .sqlite $scaled -}}
+{{- fail (printf "%s: the SQLite store (%s) cannot be shared: run exactly one replica (replicas: 1, autoscaling.enabled: false), or configure PostgreSQL to scale out" .name .how) -}}
+{{- end -}}
+{{- $claim := "" -}}
+{{- if .needed -}}
+{{- $claim = default (printf "%s-data" (include "switchboard.componentName" .)) $p.existingClaim -}}
+{{- end -}}
+{{- $rwx := has "ReadWriteMany" $p.accessModes -}}
+{{- dict "claim" $claim "recreate" (and .needed (not $rwx)) | toJson -}}
+{{- end -}}
+
+{{/* The PersistentVolumeClaim the chart creates for a component's data volume. Kept on
+`helm uninstall` (it holds the component's database). Context: the component dict. */}}
+{{- define "switchboard.pvc" -}}
+{{- $p := .values.persistence -}}
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ include "switchboard.componentName" . }}-data
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "switchboard.labels" . | nindent 4 }}
+  {{- include "switchboard.annotations" (dict "root" .root "extra" (dict "helm.sh/resource-policy" "keep")) }}
+spec:
+  accessModes:
+    {{- toYaml $p.accessModes | nindent 4 }}
+  {{- with $p.storageClass }}
+  storageClassName: {{ . | quote }}
+  {{- end }}
+  resources:
+    requests:
+      storage: {{ $p.size }}
 {{- end -}}
