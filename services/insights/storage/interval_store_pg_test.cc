@@ -1,8 +1,6 @@
 // The contract suite on PostgreSQL. One private server for the whole binary (a gtest global
-// environment, recording/storage/testing/postgres_server.h), a fresh database per test. Without
-// PostgreSQL binaries every test FAILS with the reason (tools/bootstrap installs them).
-#include <chrono>
-#include <iostream>
+// environment, recording/storage/testing/postgres_environment.h), a fresh database per test.
+// Without PostgreSQL binaries every test FAILS with the reason (tools/bootstrap installs them).
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,53 +9,22 @@
 #include "insights/storage/interval_store.h"
 #include "insights/storage/interval_store_contract.h"
 #include "recording/storage/postgres_store.h"
-#include "recording/storage/testing/postgres_server.h"
+#include "recording/storage/testing/postgres_environment.h"
 
 namespace sb::insights::storage::testing {
 namespace {
 
-using recording::storage::testing::PostgresServer;
+using recording::storage::testing::PostgresEnvironment;
 
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    const auto start = std::chrono::steady_clock::now();
-    auto server = PostgresServer::Start();
-    if (!server.ok()) {
-      start_error_ = server.status();
-      ADD_FAILURE() << "PostgreSQL test server did not start: " << start_error_;
-      return;
-    }
-    server_ = *std::move(server);
-    std::cout << "PostgreSQL test server ready in "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - start)
-                     .count()
-              << " ms\n";
-  }
-  void TearDown() override { server_.reset(); }
-
-  static PostgresEnvironment* instance;
-  std::unique_ptr<PostgresServer> server_;
-  absl::Status start_error_ = absl::FailedPreconditionError("environment not set up");
-};
-PostgresEnvironment* PostgresEnvironment::instance = nullptr;
-
-[[maybe_unused]] const ::testing::Environment* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(PostgresEnvironment::instance = new PostgresEnvironment);
+[[maybe_unused]] const PostgresEnvironment& kPostgres = PostgresEnvironment::Instance();
 
 class PostgresHarness : public IntervalStoreHarness {
  public:
   ~PostgresHarness() override {
-    if (!url_.empty()) PostgresEnvironment::instance->server_->DropDatabase(url_);
+    if (!url_.empty()) PostgresEnvironment::Instance().server()->DropDatabase(url_);
   }
   absl::StatusOr<std::string> NewDatabaseUrl() override {
-    PostgresServer* server = PostgresEnvironment::instance->server_.get();
-    if (server == nullptr) {
-      return absl::FailedPreconditionError("no PostgreSQL test server: " +
-                                           PostgresEnvironment::instance->start_error_.ToString());
-    }
-    auto url = server->CreateDatabase();
+    auto url = PostgresEnvironment::Instance().CreateDatabase();
     if (url.ok()) url_ = *url;
     return url;
   }

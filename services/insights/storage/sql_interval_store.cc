@@ -2,22 +2,23 @@
 
 #include <algorithm>
 #include <charconv>
-#include <span>
 #include <string>
 #include <tuple>
-#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/string_view.h"
 #include "recording/storage/migrations.h"
+#include "recording/storage/text_util.h"
 
 namespace sb::insights::storage {
 namespace {
 
-using recording::storage::SqlDialect;
+using recording::storage::Cat;
+using recording::storage::CatAppend;
+using recording::storage::Migration;
+using recording::storage::SchemaMigrations;
 using recording::storage::SqlDriver;
 using recording::storage::SqlResult;
 using recording::storage::SqlTx;
@@ -33,34 +34,10 @@ constexpr int kMaxAttempts = 4;
 // fixed, and different from sb-recording's, whose tables may live in the same database.
 constexpr int64_t kMigrationLockKey = 5831740265;
 
-// absl::StrCat is avoided: this absl build's absl::string_view is not std::string_view.
-template <typename Part>
-void Append(std::string& out, const Part& part) {
-  if constexpr (std::is_integral_v<Part>) {
-    out.append(std::to_string(part));
-  } else if constexpr (std::is_same_v<Part, absl::string_view>) {
-    out.append(part.data(), part.size());
-  } else {
-    out.append(std::string_view(part));
-  }
-}
-template <typename... Parts>
-std::string Cat(const Parts&... parts) {
-  std::string out;
-  (Append(out, parts), ...);
-  return out;
-}
-
 // ---- Schema ----
 
-struct Migration {
-  int64_t version;
-  std::string_view name;
-  // @KEY: a text column that sorts bytewise on both databases (recording::MigrationSql).
-  std::vector<std::string_view> statements;
-};
-
 // Never edit a released migration: add a new one. One BIGINT column per IntervalAggregate field.
+// @KEY: a text column that sorts bytewise on both databases (recording::storage::MigrationSql).
 const std::vector<Migration>& AllMigrations() {
   static const std::vector<Migration> kMigrations = {
       {1,
@@ -129,19 +106,19 @@ constexpr size_t kColumnCount = 2 + std::size(kIntColumns);
 
 std::string ColumnList() {
   std::string out = "tenant_id, queue_id";
-  for (const IntColumn& c : kIntColumns) Append(out, Cat(", ", c.name));
+  for (const IntColumn& c : kIntColumns) CatAppend(&out, ", ", c.name);
   return out;
 }
 
 std::string UpsertSql(bool replace) {
   std::string sql = Cat("INSERT INTO insights_intervals (", ColumnList(), ") VALUES (");
-  for (size_t i = 1; i <= kColumnCount; ++i) Append(sql, Cat(i == 1 ? "$" : ", $", i));
-  Append(sql, ") ON CONFLICT (tenant_id, queue_id, start_ms, length_ms) DO ");
+  for (size_t i = 1; i <= kColumnCount; ++i) CatAppend(&sql, i == 1 ? "$" : ", $", i);
+  CatAppend(&sql, ") ON CONFLICT (tenant_id, queue_id, start_ms, length_ms) DO ");
   if (!replace) return Cat(sql, "NOTHING");
-  Append(sql, "UPDATE SET ");
+  CatAppend(&sql, "UPDATE SET ");
   for (size_t i = kKeyIntColumns; i < std::size(kIntColumns); ++i) {
-    Append(sql, Cat(i == kKeyIntColumns ? "" : ", ", kIntColumns[i].name, " = excluded.",
-                    kIntColumns[i].name));
+    CatAppend(&sql, i == kKeyIntColumns ? "" : ", ", kIntColumns[i].name, " = excluded.",
+              kIntColumns[i].name);
   }
   return sql;
 }
@@ -330,50 +307,16 @@ class SqlIntervalStore final : public IntervalStore {
 int64_t LatestIntervalSchemaVersion() { return AllMigrations().back().version; }
 
 absl::StatusOr<int64_t> MigrateIntervalSchema(SqlDriver& driver) {
-  return InTx<int64_t>(driver, TxMode::kReadWrite, [&](SqlTx& tx) -> absl::StatusOr<int64_t> {
-    if (driver.dialect() == SqlDialect::kPostgres) {
-      // Two replicas starting together: the second waits here, then finds the work done
-      // (CREATE TABLE IF NOT EXISTS alone races on the catalog).
-      auto locked = tx.Exec(Cat("SELECT pg_advisory_xact_lock(", kMigrationLockKey, ")"), {},
-                            /*cacheable=*/false);
-      if (!locked.ok()) return locked.status();
-    }
-    auto created = tx.Exec(
-        "CREATE TABLE IF NOT EXISTS insights_schema_version (version BIGINT PRIMARY KEY, "
-        "name TEXT NOT NULL)",
-        {}, /*cacheable=*/false);
-    if (!created.ok()) return created.status();
-    auto current = tx.Exec("SELECT COALESCE(MAX(version), 0) FROM insights_schema_version", {},
-                           /*cacheable=*/false);
-    if (!current.ok()) return current.status();
-    if (current->rows.size() != 1 || current->rows[0].size() != 1) {
-      return absl::InternalError("DB_ERROR: unexpected shape of the schema version query");
-    }
-    auto version = IntOf(current->rows[0][0]);
-    if (!version.ok()) return version.status();
-    const int64_t latest = LatestIntervalSchemaVersion();
-    if (*version > latest) {
-      return absl::FailedPreconditionError(
-          Cat("SCHEMA_TOO_NEW: the insights schema is at version ", *version,
-              " but this binary knows versions up to ", latest,
-              "; run a newer sb-insights (never point an older binary at a migrated database)"));
-    }
-    for (const Migration& m : AllMigrations()) {
-      if (m.version <= *version) continue;
-      for (std::string_view statement : m.statements) {
-        auto r = tx.Exec(recording::storage::MigrationSql(driver.dialect(), statement), {},
-                         /*cacheable=*/false);
-        if (!r.ok()) {
-          return absl::Status(r.status().code(), Cat("insights migration ", m.version, " (", m.name,
-                                                     ") failed: ", r.status().message()));
-        }
-      }
-      const SqlValue params[] = {m.version, std::string(m.name)};
-      auto recorded = tx.Exec("INSERT INTO insights_schema_version (version, name) VALUES ($1, $2)",
-                              params, /*cacheable=*/false);
-      if (!recorded.ok()) return recorded.status();
-    }
-    return *version;
+  const SchemaMigrations schema{
+      .version_table = "insights_schema_version",
+      .lock_key = kMigrationLockKey,
+      .migrations = AllMigrations(),
+      .schema_label = "insights schema",
+      .migration_label = "insights migration",
+      .binary = "sb-insights",
+  };
+  return InTx<int64_t>(driver, TxMode::kReadWrite, [&](SqlTx& tx) {
+    return recording::storage::MigrateSchema(tx, driver.dialect(), schema);
   });
 }
 

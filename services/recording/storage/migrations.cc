@@ -1,7 +1,11 @@
 #include "recording/storage/migrations.h"
 
 #include <algorithm>
+#include <charconv>
+#include <string>
+#include <system_error>
 #include <utility>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_replace.h"
@@ -242,6 +246,21 @@ const std::vector<Migration>& Build() {
   return kMigrations;
 }
 
+// Parses the one value of SELECT COALESCE(MAX(version), 0): typed on SQLite, text on PostgreSQL.
+absl::StatusOr<int64_t> VersionOf(const SqlResult& result, std::string_view table) {
+  if (result.rows.size() != 1 || result.rows[0].size() != 1) {
+    return absl::InternalError(Cat("DB_ERROR: unexpected shape of the ", table, " query"));
+  }
+  const SqlValue& v = result.rows[0][0];
+  if (const auto* i = std::get_if<int64_t>(&v)) return *i;
+  if (const auto* s = std::get_if<std::string>(&v)) {
+    int64_t out = 0;
+    const auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), out);
+    if (ec == std::errc() && end == s->data() + s->size()) return out;
+  }
+  return absl::InternalError(Cat("DB_ERROR: ", table, ".version holds a non-integer"));
+}
+
 }  // namespace
 
 const std::vector<Migration>& AllMigrations() { return Build(); }
@@ -254,53 +273,66 @@ std::string MigrationSql(SqlDialect dialect, std::string_view statement) {
       {{"@KEY", dialect == SqlDialect::kPostgres ? "TEXT COLLATE \"C\"" : "TEXT"}});
 }
 
-absl::StatusOr<int64_t> Migrate(SqlDriver& driver) {
-  auto tx_or = driver.Begin(TxMode::kReadWrite);
-  if (!tx_or.ok()) return tx_or.status();
-  SqlTx& tx = **tx_or;
-  if (driver.dialect() == SqlDialect::kPostgres) {
+absl::StatusOr<int64_t> MigrateSchema(SqlTx& tx, SqlDialect dialect,
+                                      const SchemaMigrations& schema) {
+  // Every statement runs once per process, so none is kept prepared (cacheable=false).
+  if (dialect == SqlDialect::kPostgres) {
     // Two replicas starting together: the second waits here, then finds the work done. (CREATE
-    // TABLE IF NOT EXISTS alone races on the catalog.) The key is arbitrary but fixed.
-    auto locked = tx.Exec("SELECT pg_advisory_xact_lock(7264019385)", {});
+    // TABLE IF NOT EXISTS alone races on the catalog.)
+    auto locked = tx.Exec(Cat("SELECT pg_advisory_xact_lock(", schema.lock_key, ")"), {},
+                          /*cacheable=*/false);
     if (!locked.ok()) return locked.status();
   }
-  auto created = tx.Exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT "
-      "NULL)",
-      {});
+  auto created = tx.Exec(Cat("CREATE TABLE IF NOT EXISTS ", schema.version_table,
+                             " (version BIGINT PRIMARY KEY, name TEXT NOT NULL)"),
+                         {}, /*cacheable=*/false);
   if (!created.ok()) return created.status();
-  auto current = tx.Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {});
+  auto current = tx.Exec(Cat("SELECT COALESCE(MAX(version), 0) FROM ", schema.version_table), {},
+                         /*cacheable=*/false);
   if (!current.ok()) return current.status();
-  int64_t version = 0;
-  const SqlValue& v = current->rows.at(0).at(0);
-  if (const auto* i = std::get_if<int64_t>(&v)) {
-    version = *i;
-  } else if (const auto* s = std::get_if<std::string>(&v)) {
-    version = std::stoll(*s);
-  }
-  const int64_t latest = LatestSchemaVersion();
-  if (version > latest) {
+  auto version = VersionOf(*current, schema.version_table);
+  if (!version.ok()) return version.status();
+  const int64_t latest = schema.migrations.empty() ? 0 : schema.migrations.back().version;
+  if (*version > latest) {
     return absl::FailedPreconditionError(
-        Cat("SCHEMA_TOO_NEW: the database schema is at version ", version,
-            " but this binary knows versions up to ", latest,
-            "; run a newer sb-recording (never point an older binary at a migrated database)"));
+        Cat("SCHEMA_TOO_NEW: the ", schema.schema_label, " is at version ", *version,
+            " but this binary knows versions up to ", latest, "; run a newer ", schema.binary,
+            " (never point an older binary at a migrated database)"));
   }
-  for (const Migration& m : AllMigrations()) {
-    if (m.version <= version) continue;
+  const std::string record_sql =
+      Cat("INSERT INTO ", schema.version_table, " (version, name) VALUES ($1, $2)");
+  for (const Migration& m : schema.migrations) {
+    if (m.version <= *version) continue;
     for (std::string_view statement : m.statements) {
-      auto r = tx.Exec(MigrationSql(driver.dialect(), statement), {}, /*cacheable=*/false);
+      auto r = tx.Exec(MigrationSql(dialect, statement), {}, /*cacheable=*/false);
       if (!r.ok()) {
-        return absl::Status(r.status().code(), Cat("migration ", m.version, " (", m.name,
-                                                   ") failed: ", r.status().message()));
+        return absl::Status(r.status().code(), Cat(schema.migration_label, " ", m.version, " (",
+                                                   m.name, ") failed: ", r.status().message()));
       }
     }
     const SqlValue params[] = {m.version, std::string(m.name)};
-    auto recorded =
-        tx.Exec("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", params);
+    auto recorded = tx.Exec(record_sql, params, /*cacheable=*/false);
     if (!recorded.ok()) return recorded.status();
   }
-  if (absl::Status s = tx.Commit(); !s.ok()) return s;
-  return version;
+  return *version;
+}
+
+absl::StatusOr<int64_t> Migrate(SqlDriver& driver) {
+  // The lock key is arbitrary but fixed.
+  const SchemaMigrations schema{
+      .version_table = "schema_migrations",
+      .lock_key = 7264019385,
+      .migrations = AllMigrations(),
+      .schema_label = "database schema",
+      .migration_label = "migration",
+      .binary = "sb-recording",
+  };
+  auto tx = driver.Begin(TxMode::kReadWrite);
+  if (!tx.ok()) return tx.status();
+  auto before = MigrateSchema(**tx, driver.dialect(), schema);
+  if (!before.ok()) return before.status();
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  return before;
 }
 
 }  // namespace sb::recording::storage

@@ -9,13 +9,10 @@
 
 namespace sb::recording::storage {
 
-// Opens the store named by `url` and brings its schema up to date:
-//   sqlite::memory:             a private in-memory SQLite database (tests, demos)
-//   sqlite://<path>             a SQLite file: sqlite:///var/lib/sb/recording.db is the
-//                               absolute path /var/lib/sb/recording.db, sqlite://data/r.db the
-//                               relative path data/r.db
-//   postgresql://... or postgres://...   a libpq URI, passed to libpq as is (pool of 4)
-// Anything else is INVALID_ARGUMENT: BAD_STORE_URL.
+// Opens the store named by `url` (the forms of OpenSqlDriver in open_sql_driver.h: sqlite::memory:,
+// sqlite:///abs/path.db, sqlite://rel/path.db, postgresql://... or postgres://...) and brings its
+// schema up to date (migrations.h). INVALID_ARGUMENT: BAD_STORE_URL for any other URL;
+// FAILED_PRECONDITION: SCHEMA_TOO_NEW when a newer binary migrated the database.
 absl::StatusOr<std::unique_ptr<RecordingStore>> OpenStore(std::string_view url);
 
 }  // namespace sb::recording::storage

@@ -1,6 +1,6 @@
-// Internal string helpers for this directory. absl::StrCat is not used because this absl build
-// has its own absl::string_view, distinct from the std::string_view used here throughout (the
-// same reason as services/common/expr/expr.cc).
+// String helpers for this directory and the SQL code built on its drivers (insights/storage).
+// absl::StrCat is not used because this absl build has its own absl::string_view, distinct from
+// the std::string_view used here throughout (the same reason as services/common/expr/expr.cc).
 #pragma once
 
 #include <charconv>
