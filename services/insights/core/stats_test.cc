@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace sb::insights {
 namespace {
 
@@ -341,7 +343,7 @@ TEST(Statistics, OfferSpreadAcrossAgents) {
   f.Agent(0, "a2", {"q"});
   f.State(0, "a1", rv1::PRESENCE_AVAILABLE);
   f.State(0, "a2", rv1::PRESENCE_AVAILABLE);
-  for (int i = 0; i < 3; ++i) f.Offer(kMin + i, "x" + std::to_string(i), "a1", "q");
+  for (int i = 0; i < 3; ++i) f.Offer(kMin + i, absl::StrCat("x", i), "a1", "q");
   f.Offer(kMin + 5, "y", "a2", "q");
   // Both staffed 60 min: 3 and 1 offers per hour.
   const OfferSpread s = f.Q("q", 60 * kMin).offer_spread;
