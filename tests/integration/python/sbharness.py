@@ -282,6 +282,15 @@ class Stack:
         self.recording_addr = lines["grpc"]
         self.recording_metrics_addr = lines["metrics"]
 
+    def start_insights(self, binary, extra=(), name="insights"):
+        """Starts sb-insights (`binary`; its flags, e.g. --store URL --http-listen 127.0.0.1:0,
+        in `extra`); its stderr goes to <dir>/<name>.stderr. Stop it with SIGTERM on
+        self.insights (close() leaves it to the atexit kill)."""
+        self.insights, self._insights_out, lines = self._start_service(name, binary, list(extra))
+        self.insights_addr = lines["grpc"]
+        self.insights_metrics_addr = lines["metrics"]
+        self.insights_http_addr = lines.get("http")
+
     def stop_recording(self, timeout=20):
         """SIGTERM; returns the exit code."""
         self.recording.send_signal(signal.SIGTERM)
