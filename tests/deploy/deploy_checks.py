@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import jsonschema
@@ -159,7 +161,60 @@ def chart_semantics(docs, values_file):
         assert svc["spec"]["selector"] == w["spec"]["selector"]["matchLabels"], f"{name}: selector"
     for s in by_kind.get("StatefulSet", []):
         assert s["spec"]["serviceName"] in services, "StatefulSet serviceName has no Service"
+    storage_semantics(by_kind, services)
     return f"{len(by_kind.get('Deployment', [])) + len(by_kind.get('StatefulSet', []))} workloads"
+
+
+PATH_FLAGS = re.compile(r"^--(data-dir|media-dir|qa-config|policies)=(/.*)$")
+
+
+def storage_semantics(by_kind, services):
+    """Volumes, stores and ports of the workloads: the root file system is read-only, so every path
+    a service writes or reads must be a mount; SQLite is one replica on a persistent volume; a pod
+    on a ReadWriteOnce claim rolls with Recreate; named probe ports exist; a component with an
+    http port has a (non-headless) Service for it."""
+    claims = {c["metadata"]["name"]: c for c in by_kind.get("PersistentVolumeClaim", [])}
+    hpa_targets = {h["spec"]["scaleTargetRef"]["name"] for h in by_kind.get("HorizontalPodAutoscaler", [])}
+    for w in by_kind.get("Deployment", []) + by_kind.get("StatefulSet", []):
+        name = w["metadata"]["name"]
+        pod = w["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in c.get("volumeMounts", [])}
+
+        def volume_of(path):
+            best = max((m for m in mounts if path == m or path.startswith(m.rstrip("/") + "/")),
+                       key=len, default=None)
+            assert best, f"{name}: {path} is on the read-only root file system (no volume mounted there)"
+            return mounts[best]
+        paths = [m.group(2) for m in map(PATH_FLAGS.match, c["args"]) if m]
+        sqlite = [a.split("sqlite://", 1)[1] for a in c["args"] if a.startswith("--store=sqlite://")]
+        for path in paths:
+            volume_of(path)
+        for db in sqlite:
+            assert db.startswith("/"), f"{name}: SQLite path {db} is relative"
+            v = volume_of(db)
+            assert "persistentVolumeClaim" in v, f"{name}: the SQLite database {db} is not on a PersistentVolumeClaim"
+            assert w["spec"].get("replicas") == 1 and name not in hpa_targets, \
+                f"{name}: SQLite with more than one replica (or an HPA)"
+        for v in volumes.values():
+            claim = claims.get((v.get("persistentVolumeClaim") or {}).get("claimName"))
+            if claim and "ReadWriteMany" not in claim["spec"]["accessModes"]:
+                assert w["kind"] == "Deployment" and w["spec"]["strategy"]["type"] == "Recreate", \
+                    f"{name}: mounts ReadWriteOnce claim {claim['metadata']['name']} but does not roll with Recreate"
+                assert w["spec"].get("replicas") == 1 and name not in hpa_targets, \
+                    f"{name}: several replicas on ReadWriteOnce claim {claim['metadata']['name']}"
+        port_names = {p["name"] for p in c["ports"]}
+        for probe in ("readinessProbe", "livenessProbe"):
+            for action in ("httpGet", "tcpSocket", "grpc"):
+                port = (c.get(probe, {}).get(action) or {}).get("port")
+                if isinstance(port, str):
+                    assert port in port_names, f"{name}: {probe} uses port {port}, not a container port"
+        if "http" in port_names:
+            selector = w["spec"]["selector"]["matchLabels"]
+            assert any(s["spec"].get("clusterIP") != "None" and s["spec"].get("selector") == selector
+                       and any(p.get("targetPort") == "http" for p in s["spec"]["ports"])
+                       for s in services.values()), f"{name}: no ClusterIP Service for its http port"
 
 
 def rendered_rules(docs, tmp):
@@ -246,7 +301,10 @@ def negative_tests(renderer, tmp):
     # The chart refuses impossible settings with a message.
     for sets, want in ((["routing.replicas=20"], "kafka.topics.partitions"),
                        (["routing.terminationGracePeriodSeconds=10"], "terminationGracePeriodSeconds"),
-                       (["recording.enabled=true"], "needs a database"),
+                       (["recording.replicas=2"], "SQLite store"),
+                       (["insights.autoscaling.enabled=true"], "SQLite store"),
+                       (["postgresql.enabled=true", "recording.replicas=2"], "share the media files"),
+                       (["insights.terminationGracePeriodSeconds=8"], "terminationGracePeriodSeconds"),
                        (["kafka.bootstrap="], "kafka.bootstrap is required")):
         r = sh([renderer, "x", CHART, *sum((["--set", s] for s in sets), [])])
         assert r.returncode != 0 and want in r.stderr, f"--set {sets}: {r.returncode} {r.stderr[-300:]}"
@@ -255,7 +313,23 @@ def negative_tests(renderer, tmp):
     with open(bad, "w") as f:
         f.write("a:\n  b: 1\n   c: 2\n")
     assert sh(["yamllint", "-c", YAMLLINT_CONF, bad]).returncode != 0, "yamllint accepted bad YAML"
-    return f"{len(done)} bad manifests, 3 bad values, 4 bad --set, 1 bad YAML rejected"
+    # The storage semantics reject SQLite on two replicas and a ReadWriteOnce claim rolled with
+    # surge pods (objects the chart itself refuses to render).
+    good_docs = [d for d in yaml.safe_load_all(render(renderer, None)) if d]
+    for mutate, want in ((lambda d: d["spec"].update(replicas=2), "SQLite with more than one"),
+                         (lambda d: d["spec"].update(strategy={"type": "RollingUpdate"}), "Recreate"),
+                         (lambda d: d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].pop(),
+                          "read-only root file system")):
+        docs = json.loads(json.dumps(good_docs))
+        mutate(next(d for d in docs if d["metadata"]["name"] == "switchboard-insights"
+                    and d["kind"] == "Deployment"))
+        try:
+            chart_semantics(docs, None)
+        except AssertionError as e:
+            assert want in str(e), f"storage semantics: wanted {want!r}, got {e}"
+            continue
+        raise AssertionError(f"storage semantics accepted a broken insights Deployment ({want})")
+    return f"{len(done)} bad manifests, 3 bad values, 7 bad --set, 3 bad workloads, 1 bad YAML rejected"
 
 
 # ---------------------------------------------------------------- kustomize
@@ -393,11 +467,15 @@ def find_build_dir():
         os.path.join(ROOT, "build-ci"), os.path.join(ROOT, "build")]
     need = ["tools/switchboard/switchboard", "services/routing/service/sb-routing",
             "services/policy/service/sb-policy", "services/agent_state/service/sb-agent-state",
+            "services/recording/service/sb-recording", "services/insights/service/sb-insights",
             "tools/embedded_broker/sb-embedded-broker"]
+    missing = {}
     for c in cands:
-        if all(os.access(os.path.join(c, n), os.X_OK) for n in need):
-            return c
-    return None
+        missing[c] = [n for n in need if not os.access(os.path.join(c, n), os.X_OK)]
+        if not missing[c]:
+            return c, None
+    return None, "; ".join(f"{c} lacks {', '.join(os.path.basename(n) for n in m)}"
+                           for c, m in missing.items())
 
 
 def free_port():
@@ -406,8 +484,41 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The service lines of `switchboard up`'s summary -> the Prometheus job (the binary's name), e.g.
+#   "  insights  grpc=127.0.0.1:7110  metrics=http://127.0.0.1:9510/metrics  dashboard=http://..."
+UP_JOBS = {"routing": "sb-routing", "policy": "sb-policy", "desktops": "sb-agent-state",
+           "recording": "sb-recording", "insights": "sb-insights"}
+UP_LINE = re.compile(r"^\s+(" + "|".join(UP_JOBS) + r")\s+grpc=(\S+)\s+metrics=(\S+)"
+                     r"(?:\s+dashboard=(\S+))?")
+
+
+def parse_up_line(line):
+    """(job, grpc, metrics URL, dashboard URL or None) of a service line, else None."""
+    m = UP_LINE.match(line)
+    return m and (UP_JOBS[m.group(1)], m.group(2), m.group(3), m.group(4))
+
+
+def up_parser_selftest():
+    lines = {
+        "  routing   grpc=127.0.0.1:1  metrics=http://127.0.0.1:2/metrics  (replica 0)":
+            ("sb-routing", "127.0.0.1:1", "http://127.0.0.1:2/metrics", None),
+        "  recording grpc=127.0.0.1:3  metrics=http://127.0.0.1:4/metrics  (SQLite /tmp/x/recording.db)":
+            ("sb-recording", "127.0.0.1:3", "http://127.0.0.1:4/metrics", None),
+        "  insights  grpc=127.0.0.1:5  metrics=http://127.0.0.1:6/metrics  "
+        "dashboard=http://127.0.0.1:7/?tenant=demo  (SQLite /tmp/x/insights.db)":
+            ("sb-insights", "127.0.0.1:5", "http://127.0.0.1:6/metrics", "http://127.0.0.1:7/?tenant=demo"),
+        "  config    contact_center.yaml: 3 queues": None,
+        "Try, in another terminal:": None,
+    }
+    for line, want in lines.items():
+        got = parse_up_line(line)
+        assert (got or None) == want, f"parse_up_line({line!r}) = {got}, want {want}"
+    return f"{len(lines)} summary lines parsed as expected"
+
+
 class Stack:
-    """`switchboard up --demo` on free ports; parses its summary lines."""
+    """`switchboard up --demo` on free ports; parses its summary lines (every service of UP_JOBS
+    must be reported)."""
 
     def __init__(self, build, tmp):
         self.log = open(os.path.join(tmp, "switchboard-up.log"), "w+")
@@ -416,25 +527,29 @@ class Stack:
              "--grpc-port", "0", "--metrics-port", "0", "--calls-per-second", "5",
              "--duration", "600", "--seed", "1"],
             stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True)
-        self.metrics, self.grpc = {}, {}
+        self.metrics, self.grpc, self.dashboard = {}, {}, None
+        self.summary = []
         end = time.monotonic() + 90
         while time.monotonic() < end:
             line = self.proc.stdout.readline()
             if not line:
                 break
-            m = re.match(r"\s*(routing|policy|desktops)\s+grpc=(\S+)\s+metrics=(\S+)", line)
-            if m:
-                job = {"routing": "sb-routing", "policy": "sb-policy",
-                       "desktops": "sb-agent-state"}[m.group(1)]
-                self.grpc[job] = m.group(2)
-                self.metrics[job] = m.group(3)
-            if line.startswith("Stop with") or len(self.metrics) == 3 and "Try" in line:
+            self.summary.append(line.rstrip())
+            parsed = parse_up_line(line)
+            if parsed:
+                job, grpc, metrics, dashboard = parsed
+                self.grpc[job], self.metrics[job] = grpc, metrics
+                self.dashboard = dashboard or self.dashboard
+            if line.startswith("Stop with") or line.startswith("Try"):
                 break
-        if len(self.metrics) < 3:
+        missing = [j for j in UP_JOBS.values() if j not in self.metrics]
+        if missing:
             self.stop()
             self.log.seek(0)
-            raise AssertionError(f"switchboard up did not report 3 services: {self.metrics}; "
-                                 f"log: {self.log.read()[-1500:]}")
+            raise AssertionError(
+                f"switchboard up did not report {', '.join(missing)} (it starts all of "
+                f"{', '.join(UP_JOBS.values())}); its summary: {' | '.join(self.summary)[-1200:]}; "
+                f"log: {self.log.read()[-800:]}")
         # Keep draining stdout (the demo prints a line every second).
         import threading
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
@@ -469,11 +584,12 @@ def metric_catalog(pages):
 
 
 def source_catalog():
-    """Metric families declared in the services' metric catalogs (prometheus-cpp .Name(...)),
-    for labelled families that have no series until first used."""
+    """Metric families declared in the services' metric catalogs (services/*/service/metrics.cc:
+    prometheus-cpp .Name("...") or a helper taking the name as a string literal), for labelled
+    families that have no series until first used."""
     names = set()
     for path in glob.glob(os.path.join(ROOT, "services/*/service/metrics.cc")):
-        names.update(re.findall(r'\.Name\("(switchboard_\w+)"\)', open(path).read()))
+        names.update(re.findall(r'"(switchboard_[a-z0-9_]+)"', open(path).read()))
     for n in list(names):
         names.update({n + "_bucket", n + "_sum", n + "_count"})
     return names
@@ -503,9 +619,12 @@ def live_checks(build, tmp):
     prom = None
     try:
         report("ok", "live: switchboard up", ", ".join(f"{j} {u}" for j, u in stack.metrics.items()))
-        # Let the demo traffic create the labelled series (tenant gauges, command kinds).
+        # Let the demo traffic create the labelled series (tenant gauges, command kinds, the
+        # insights queue gauges).
         wait_for("routing tenant gauges", lambda: "switchboard_routing_interactions{" in
                  scrape(stack.metrics["sb-routing"]), timeout=30)
+        wait_for("insights queue gauges", lambda: "switchboard_insights_queue_waiting{" in
+                 scrape(stack.metrics["sb-insights"]), timeout=30)
         pages = {j: scrape(u) for j, u in stack.metrics.items()}
         catalog = metric_catalog(pages)
         declared = source_catalog()
@@ -546,9 +665,21 @@ def live_checks(build, tmp):
             ["prometheus", f"--config.file={cfg_path}", f"--storage.tsdb.path={tmp}/tsdb",
              f"--web.listen-address=127.0.0.1:{port}"], stdout=prom_log, stderr=prom_log)
 
+        def dashboard():
+            # What the chart's liveness probe (/healthz) and the dashboard Service serve.
+            assert stack.dashboard, "switchboard up printed no dashboard= URL on its insights line"
+            base = stack.dashboard.split("?")[0].rstrip("/")
+            with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+                assert r.status == 200, f"/healthz: HTTP {r.status}"
+            with urllib.request.urlopen(stack.dashboard, timeout=5) as r:
+                page = r.read().decode(errors="replace")
+                assert r.status == 200 and "<html" in page.lower(), f"{stack.dashboard}: not a web page"
+            return f"{base}/healthz 200, the dashboard page 200"
+        check("live: insights dashboard and /healthz")(dashboard)
+
         def targets_up():
             t = prom_api(port, "targets")["activeTargets"]
-            return len(t) == 3 and all(x["health"] == "up" for x in t) and t
+            return len(t) == len(stack.metrics) and all(x["health"] == "up" for x in t) and t
         check("live: prometheus targets up")(
             lambda: f"{len(wait_for('targets up', targets_up))} targets up")
 
@@ -562,6 +693,46 @@ def live_checks(build, tmp):
             return len(done) == len(rules) and len(rules) > 0 and rules
         check("live: rules evaluate without errors")(
             lambda: f"{len(wait_for('rules evaluated', rules_evaluated))} rules healthy")
+
+        def query(expr):
+            url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+            try:
+                body = json.loads(scrape(url))
+            except urllib.error.HTTPError as e:
+                body = json.loads(e.read().decode())
+            assert body.get("status") == "success", f"{expr}: {body.get('error')}"
+            return body["data"]["result"]
+
+        def dashboard_queries():
+            """Every dashboard query is valid PromQL; the insights row's return data (the queue
+            gauges exist once the demo traffic runs)."""
+            # (label_values(...) of the template variables is Grafana's, not PromQL)
+            exprs = [e.replace("$namespace", ".*").replace("$__rate_interval", "30s")
+                     for e in dashboard_exprs() if not e.startswith("label_values(")]
+            for e in exprs:
+                query(e)
+            insights = [e for e in exprs if "switchboard_insights_" in e]
+            assert insights, "the dashboard has no insights queries"
+            empty = lambda: [e for e in insights if not query(e)]  # noqa: E731
+            wait_for("insights dashboard queries with data", lambda: not empty(), timeout=30)
+            return f"{len(exprs)} queries valid, {len(insights)} insights queries with data"
+        check("live: dashboard queries evaluate")(dashboard_queries)
+
+        def insights_alert_joins():
+            """The label sets the insights alerts join on (tenant, queue) match on real series:
+            a renamed label would silence the alerts without failing their unit tests."""
+            joins = [
+                'max by (tenant, queue) (switchboard_insights_queue_service_level{job="sb-insights", window="60m"})'
+                ' and on(tenant, queue) max by (tenant, queue) (switchboard_insights_queue_service_level_target{job="sb-insights"})'
+                ' and on(tenant, queue) max by (tenant, queue) (switchboard_insights_queue_waiting{job="sb-insights"})',
+                'max by (tenant, queue) (switchboard_insights_queue_waiting{job="sb-insights"})'
+                ' and on(tenant, queue) max by (tenant, queue) (switchboard_insights_queue_agents{job="sb-insights", state="logged_in"})',
+                'max by (tenant, queue) (switchboard_insights_queue_longest_wait_seconds{job="sb-insights"})',
+                'max by (job, instance) (switchboard_insights_consumer_lag_messages{job="sb-insights"})',
+            ]
+            wait_for("insights alert joins", lambda: all(query(j) for j in joins), timeout=30)
+            return f"{len(joins)} joins match {len(query(joins[0]))} queues"
+        check("live: insights alerts match real series")(insights_alert_joins)
 
         def promtool_metrics():
             out = []
@@ -642,6 +813,8 @@ def main():
             def notes_render():
                 r = sh([renderer, "x", CHART, "--notes"])
                 assert "helm test x" in r.stdout, "NOTES.txt did not render"
+                assert "port-forward svc/x-switchboard-insights-dashboard 8080" in r.stdout, \
+                    "NOTES.txt does not say how to open the insights dashboard"
                 return None
             check("NOTES.txt renders")(notes_render)
             check("negative tests")(negative_tests, renderer, tmp)
@@ -679,16 +852,17 @@ def main():
         check("promtool rules")(promtool_rules)
         check("runbook per alert")(runbooks)
         check("dashboard JSON")(lambda: f"{len(dashboard_exprs())} queries")
+        check("switchboard up summary parser")(up_parser_selftest)
 
         if os.environ.get("SB_DEPLOY_NO_STACK") == "1":
             report("SKIP", "live checks", "SB_DEPLOY_NO_STACK=1")
         elif not shutil.which("prometheus"):
             report("SKIP", "live checks", "prometheus not installed (tools/bootstrap installs it)")
         else:
-            build = find_build_dir()
+            build, why = find_build_dir()
             if build is None:
-                report("FAIL", "live checks", "no build with switchboard and the services "
-                       "(set SB_BUILD_DIR, or build: cmake --build --preset ci)")
+                report("FAIL", "live checks", f"no build with switchboard and the services ({why}; "
+                       "set SB_BUILD_DIR, or build: cmake --build --preset ci)")
             else:
                 try:
                     live_checks(build, tmp)

@@ -42,6 +42,13 @@ PROBE = {
     "additionalProperties": False,
 }
 RESOURCES = obj({"requests": MAP, "limits": MAP})
+PERSISTENCE = obj({
+    "existingClaim": S,
+    "size": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?([KMGTPE]i?)?$"},
+    "storageClass": S,
+    "accessModes": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {
+        "enum": ["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]}},
+})
 
 
 def component(extra, autoscaling=True):
@@ -107,9 +114,29 @@ SCHEMA = {
                              "reloadIntervalMs": {"type": "integer", "minimum": 100},
                              "routingFacts": B}),
         "agentState": component({"heartbeatGraceMs": {"type": "integer", "minimum": 500}}),
-        "recording": component({"media": obj({"existingClaim": S, "mountPath": S})}),
-        "insights": component({"httpPort": PORT}),
-        "networkPolicy": obj({"enabled": B, "grpcFrom": LIST, "metricsFrom": LIST}),
+        "recording": component({
+            "shutdownTimeoutMs": {"type": "integer", "minimum": 100, "maximum": 600000},
+            "recordQueues": {"type": "string", "minLength": 1},
+            "maxUploadBytes": {"type": "integer", "minimum": 1, "maximum": 68719476736},
+            "retentionIntervalMs": {"type": "integer", "minimum": 0, "maximum": 604800000},
+            "qaConfig": S,
+            "persistence": PERSISTENCE,
+            "media": obj({"existingClaim": S, "mountPath": {"type": "string", "pattern": "^/"}}),
+        }),
+        "insights": component({
+            "httpPort": PORT,
+            "shutdownTimeoutMs": {"type": "integer", "minimum": 100, "maximum": 600000},
+            # 0: the flag is left out (the service's default); else the service's ranges.
+            "shortAbandonMs": {"type": "integer", "minimum": 0, "maximum": 3600000},
+            "longInteractionMs": {"type": "integer", "minimum": 0, "maximum": 86400000},
+            "intervalMs": {"type": "integer", "minimum": 0, "maximum": 86400000},
+            "intervalGraceMs": {"type": "integer", "minimum": 0, "maximum": 86400000},
+            "retentionDays": {"type": "integer", "minimum": 0, "maximum": 36600},
+            "database": obj({"existingSecret": S, "existingSecretKey": {"type": "string", "minLength": 1}}),
+            "persistence": PERSISTENCE,
+        }),
+        "networkPolicy": obj({"enabled": B, "grpcFrom": LIST, "metricsFrom": LIST,
+                              "dashboardFrom": LIST}),
         "serviceMonitor": obj({"enabled": B, "labels": STRMAP, "interval": S,
                                "scrapeTimeout": S}),
         "prometheusRule": obj({"enabled": B, "labels": STRMAP, "runbookBaseUrl": S}),

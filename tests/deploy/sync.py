@@ -4,6 +4,7 @@
   deploy/prometheus/switchboard.rules.yaml  -> deploy/helm/switchboard/files/prometheus/
   deploy/grafana/switchboard.json           -> deploy/helm/switchboard/files/grafana/
   deploy/policies/default.yaml              -> deploy/helm/switchboard/files/policies/
+  deploy/recording/qa.yaml                  -> deploy/helm/switchboard/files/recording/
   tools/switchboard/examples/contact_center.yaml -> deploy/helm/switchboard/files/routing/
   the chart rendered with its defaults      -> k8s/base/core/switchboard.yaml (all but the PDBs)
                                                k8s/base/pdbs.yaml (the PodDisruptionBudgets)
@@ -12,8 +13,9 @@
   tests/deploy/sync.py --renderer PATH --check  exit 1 listing what is out of date
 
 The kustomize base is the chart's default render (release "switchboard") minus what only Helm
-has: the helm.sh/chart label, managed-by Helm (-> kustomize), namespaces (the overlays set them;
-in-cluster DNS names become namespace-relative), and hooks (the `helm test` pod). The
+has: the helm.sh/chart label, managed-by Helm (-> kustomize), the helm.sh/resource-policy
+annotation, namespaces (the overlays set them; in-cluster DNS names become namespace-relative),
+and hooks (the `helm test` pod). The
 PodDisruptionBudgets are a file of their own on top of k8s/base/core because the dev overlay
 leaves them out and kustomize v2 (Debian's kubectl 1.20) cannot delete a policy/v1 object with a
 `$patch: delete` patch: it does not know that API version.
@@ -31,6 +33,7 @@ COPIES = [
     ("deploy/prometheus/switchboard.rules.yaml", "deploy/helm/switchboard/files/prometheus/switchboard.rules.yaml"),
     ("deploy/grafana/switchboard.json", "deploy/helm/switchboard/files/grafana/switchboard.json"),
     ("deploy/policies/default.yaml", "deploy/helm/switchboard/files/policies/default.yaml"),
+    ("deploy/recording/qa.yaml", "deploy/helm/switchboard/files/recording/qa.yaml"),
     ("tools/switchboard/examples/contact_center.yaml", "deploy/helm/switchboard/files/routing/contact_center.yaml"),
 ]
 BASE = "k8s/base/core/switchboard.yaml"
@@ -52,6 +55,8 @@ def strip_helm(doc):
     annotations = meta.get("annotations") or {}
     if any(k.startswith("helm.sh/hook") for k in annotations):
         return None
+    if annotations.pop("helm.sh/resource-policy", None) is not None and not annotations:
+        meta.pop("annotations")
     for holder in [meta] + [doc.get("spec", {}).get("template", {}).get("metadata", {})]:
         labels = holder.get("labels") or {}
         labels.pop("helm.sh/chart", None)
