@@ -232,6 +232,9 @@ struct Statistics::Impl {
   int64_t ring_minutes;
   std::map<std::string, Tenant, std::less<>> tenants;
   std::vector<IntervalAggregate> closed;
+  // Deduplication: the (command offset, index) watermark of each partition for routing event ids
+  // ("<partition>/<command offset>/<index>"), a FIFO window of the last ids for any other id.
+  absl::flat_hash_map<int32_t, std::pair<int64_t, int32_t>> watermarks;
   absl::flat_hash_set<std::string> seen;
   std::deque<std::string> seen_order;
 
@@ -617,7 +620,18 @@ Statistics& Statistics::operator=(Statistics&& o) noexcept {
 
 bool Statistics::Apply(const rv1::RoutingEvent& event) {
   const std::string& id = event.event_id();
-  if (!id.empty()) {
+  if (!id.empty() &&
+      id == absl::StrCat(event.partition(), "/", event.command_offset(), "/", event.index())) {
+    // A routing event id: exact, in constant memory. A partition's events come in (command
+    // offset, index) order; a replay after a routing failover repeats ids at or below the
+    // partition's watermark.
+    const std::pair<int64_t, int32_t> key{event.command_offset(), event.index()};
+    auto [it, inserted] = impl_->watermarks.try_emplace(event.partition(), key);
+    if (!inserted) {
+      if (key <= it->second) return false;
+      it->second = key;
+    }
+  } else if (!id.empty()) {
     if (impl_->seen.contains(id)) return false;
     if (options_.dedup_window > 0) {
       impl_->seen.insert(id);

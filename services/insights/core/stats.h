@@ -48,8 +48,10 @@ struct StatisticsOptions {
   // unless its queue has a threshold of its own.
   int64_t long_interaction_ms = 10 * 60 * 1000;
   std::map<std::string, int64_t> long_interaction_ms_by_queue;
-  // Event ids remembered for deduplication (FIFO, across tenants).
-  size_t dedup_window = 1 << 20;
+  // Routing event ids ("<partition>/<command offset>/<index>", matching the event's fields) are
+  // deduplicated exactly by a per-partition watermark. Other ids are remembered in a FIFO window
+  // of this many (~100 bytes each).
+  size_t dedup_window = 1 << 18;
   IntervalOptions intervals;
 
   // InvalidArgument naming the field at fault.

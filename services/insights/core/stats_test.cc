@@ -240,15 +240,43 @@ TEST(Statistics, DuplicatesAreDropped) {
   EXPECT_TRUE(f.stats.Apply(anonymous));
 }
 
-TEST(Statistics, DedupWindowIsBounded) {
+TEST(Statistics, OtherIdsUseABoundedWindow) {
   StatisticsOptions o;
   o.dedup_window = 2;
   Feed f(o);
-  f.Queue(0, "q");  // id 0/1/0
+  f.Queue(0, "q");
   f.Queued(1 * kSec, "i1", "q");
   f.Queued(2 * kSec, "i2", "q");
-  EXPECT_FALSE(f.stats.Apply(f.log[2]));
-  EXPECT_TRUE(f.stats.Apply(f.log[0]));  // forgotten: applied again (a QueueUpserted: harmless)
+  // Ids not of the routing form (e.g. from another producer) go through the window.
+  for (int i = 0; i < 3; ++i) f.log[i].set_event_id(absl::StrCat("x", i));
+  Statistics s(o);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(s.Apply(f.log[i]));
+  EXPECT_FALSE(s.Apply(f.log[2]));
+  EXPECT_TRUE(s.Apply(f.log[0]));  // forgotten: applied again (a QueueUpserted: harmless)
+}
+
+TEST(Statistics, RoutingIdsAreDeduplicatedExactlyBeyondTheWindow) {
+  StatisticsOptions o;
+  o.dedup_window = 1;
+  Feed f(o);
+  f.Queue(0, "q");
+  for (int i = 0; i < 10; ++i) f.Queued((i + 1) * kSec, absl::StrCat("i", i), "q");
+  // A routing fail-over replays from an earlier offset: every repeated id is dropped, however
+  // old, and nothing changes.
+  const QueueSnapshot before = f.Q("q", 20 * kSec);
+  for (size_t i = 0; i < f.log.size(); ++i) EXPECT_FALSE(f.stats.Apply(f.log[i])) << i;
+  const QueueSnapshot after = f.Q("q", 20 * kSec);
+  EXPECT_EQ(after.waiting, before.waiting);
+  EXPECT_EQ(after.today.counts.offered, before.today.counts.offered);
+  // The next offset is new; another partition has its own watermark.
+  RE next = f.log.back();
+  next.set_command_offset(next.command_offset() + 1);
+  next.set_event_id(absl::StrCat("0/", next.command_offset(), "/0"));
+  EXPECT_TRUE(f.stats.Apply(next));
+  RE other = f.log.front();
+  other.set_partition(3);
+  other.set_event_id(absl::StrCat("3/", other.command_offset(), "/0"));
+  EXPECT_TRUE(f.stats.Apply(other));
 }
 
 TEST(Statistics, EarlierTimestampsApplyAtTheLatestTime) {

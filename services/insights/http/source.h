@@ -32,8 +32,7 @@ class InsightsSource {
   virtual uint64_t Version() = 0;
   // Blocks until Version() > seen or `deadline` passes; returns Version(). Callers re-check their
   // own stop flag after it returns (wait with a deadline of at most ~1 s to notice shutdown).
-  virtual uint64_t WaitForChange(uint64_t seen,
-                                 std::chrono::steady_clock::time_point deadline) = 0;
+  virtual uint64_t WaitForChange(uint64_t seen, std::chrono::steady_clock::time_point deadline) = 0;
 };
 
 }  // namespace sb::insights::http
