@@ -22,7 +22,8 @@ import unittest
 BIN = sys.argv[1]
 ROOT = sys.argv[2]
 EXAMPLE = os.path.join(ROOT, "tools", "switchboard", "examples", "contact_center.yaml")
-CHILD_NAMES = ("sb-embedded-broker", "sb-routing", "sb-policy", "sb-agent-state", "sb-recording")
+CHILD_NAMES = ("sb-embedded-broker", "sb-routing", "sb-policy", "sb-agent-state", "sb-recording",
+               "sb-insights")
 
 
 def run(*args, check=None, timeout=60, input=None):
@@ -129,6 +130,8 @@ class Up:
             "policy": re.findall(r"policy\s+grpc=(\S+)\s+metrics=(\S+)", text),
             "desktops": re.findall(r"desktops\s+grpc=(\S+)\s+metrics=(\S+)", text),
             "recording": re.findall(r"recording\s+grpc=(\S+)\s+metrics=(\S+)", text),
+            "insights": re.findall(
+                r"insights\s+grpc=(\S+)\s+metrics=(\S+)\s+dashboard=(\S+)", text),
             "text": text,
         }
         self.children = children_of(self.proc.pid)
@@ -181,8 +184,8 @@ class OperatorCommands(UpTestCase):
         self.assertIn("switchboard queues --server " + server, s["text"])
         self.assertEqual(sorted(os.path.basename((cmdline(pid) or "?").split()[0])
                                 for pid in up.children),
-                         ["sb-agent-state", "sb-embedded-broker", "sb-policy", "sb-recording",
-                          "sb-routing"])
+                         ["sb-agent-state", "sb-embedded-broker", "sb-insights", "sb-policy",
+                          "sb-recording", "sb-routing"])
         self.assertEqual(len(s["policy"]), 1, s["text"])
         self.assertRegex(s["policy"][0][0], r"^127\.0\.0\.1:\d+$")
         self.assertRegex(s["policy"][0][1], r"^http://127\.0\.0\.1:\d+/metrics$")
@@ -300,8 +303,8 @@ class Replicas(UpTestCase):
                         check=0)
                 self.assertIn("queue=support", p.stdout)
         self.assertEqual(up.stop(signal.SIGTERM), 0, up.output())
-        # broker, 2 routing replicas, policy, recording, agent-state
-        self.assertEqual(len(up.children), 6)
+        # broker, 2 routing replicas, policy, recording, insights, agent-state
+        self.assertEqual(len(up.children), 7)
         self.assertNoLeftovers(up)
 
 
@@ -327,6 +330,21 @@ class Demo(UpTestCase):
         self.assertRegex(agents, r"(?m)^sales-\d+\s+(available|aux)")
         # Its live summary is on stdout.
         wait_until(lambda: any(l.startswith("demo t=") for l in up.stdout), 15, "demo summary")
+        # sb-insights runs, with the dashboard, and `switchboard forecast` forecasts tomorrow from
+        # the simulated demo history: one row per 15 minutes, agents needed in the daytime.
+        self.assertEqual(len(s["insights"]), 1, s["text"])
+        insights, _, dashboard = s["insights"][0]
+        self.assertRegex(dashboard, r"^http://127\.0\.0\.1:\d+/\?tenant=demo$")
+        self.assertIn("switchboard forecast --queue", s["text"])
+        p = run("forecast", "--queue", "sales", "--server", insights, check=0)
+        rows = [l for l in p.stdout.splitlines() if re.match(r"^\d\d:\d\d ", l)]
+        self.assertEqual(len(rows), 96, p.stdout)
+        erlang_c = [int(l.split("|")[1].split()[0]) for l in rows]
+        self.assertGreater(max(erlang_c), 0, p.stdout)
+        self.assertGreater(max(erlang_c[36:48]), max(erlang_c[8:16]), "09-12h busier than 02-04h")
+        p = run("forecast", "--queue", "sales", "--day", "2026-13-01", "--server", insights,
+                check=1)
+        self.assertIn("BAD_DAY", p.stderr)
         self.assertEqual(up.stop(signal.SIGINT), 0, up.output())
         self.assertNoLeftovers(up)
 
@@ -400,6 +418,12 @@ class BadInput(unittest.TestCase):
         self.assertIn("more than --partitions", p.stderr)
         run("up", "--config", "/nonexistent.yaml", check=2)
         run("nonsense", check=2)
+        run("forecast", check=2)  # --queue is required
+        p = run("forecast", "-q", "billing", "--server", "localhost", check=2)
+        self.assertIn("expected HOST:PORT", p.stderr)
+        run("forecast", "-q", "billing", "--seasonality", "monthly", check=2)
+        p = run("forecast", "-q", "billing", "--server", "127.0.0.1:1", "--timeout", "2", check=2)
+        self.assertIn("hint: nothing answers", p.stderr)
 
     def test_help_has_examples_and_exit_codes(self):
         p = run("--help", check=0)

@@ -133,21 +133,14 @@ int RunAgentStateApp(int argc, char** argv) {
     return 1;
   }
   // Ready once the projection holds what the broker retains (or the feed failed: then not).
-  std::thread readiness([&] {
-    while (!(*feed)->caught_up() && !(*feed)->failed()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a flag
-    }
-    if ((*feed)->caught_up()) {
-      health->SetServingStatus(true);
-      app::PrintLine("ready");
-    }
-  });
+  app::ReadinessWatch readiness(
+      server->get(), [&] { return (*feed)->caught_up(); }, [&] { return (*feed)->failed(); });
   spdlog::info("serving AgentDesktop and Supervisor on {}", common.listen);
 
   const int sig = signals.Wait();
   spdlog::info("signal {}: telling {} desktop(s) to reconnect elsewhere", sig, hub.connected());
+  readiness.Stop();
   health->SetServingStatus(false);
-  readiness.join();
   desktops.Shutdown("SHUTTING_DOWN");
   (*server)->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(shutdown_timeout_ms));

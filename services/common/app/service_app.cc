@@ -134,6 +134,23 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
   return server;
 }
 
+ReadinessWatch::ReadinessWatch(grpc::Server* server, std::function<bool()> caught_up,
+                               std::function<bool()> failed)
+    : thread_([this, server, caught_up = std::move(caught_up), failed = std::move(failed)] {
+        while (!caught_up() && !failed() && !stop_.load()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a flag
+        }
+        if (caught_up() && !stop_.load()) {
+          server->GetHealthCheckService()->SetServingStatus(true);
+          PrintLine("ready");
+        }
+      }) {}
+
+void ReadinessWatch::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
 TerminationSignals::TerminationSignals() {
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);

@@ -5,8 +5,11 @@
 
 #include <signal.h>
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -63,6 +66,27 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
 // prints `grpc=HOST:PORT`. Errors are for humans ("cannot listen on ...").
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const CommonFlags& flags, int max_message_bytes, const std::vector<grpc::Service*>& services);
+
+// ReadinessWatch
+//
+// Marks `server`'s health service SERVING and prints `ready` once `caught_up()` holds, from a
+// thread of its own that looks every 20 ms (the ingest loops publish an atomic flag, not an
+// event). Gives up, leaving the service NOT_SERVING, when `failed()` holds or on Stop(). Both
+// functions are called on that thread.
+class ReadinessWatch {
+ public:
+  ReadinessWatch(grpc::Server* server, std::function<bool()> caught_up,
+                 std::function<bool()> failed);
+  ReadinessWatch(const ReadinessWatch&) = delete;
+  ReadinessWatch& operator=(const ReadinessWatch&) = delete;
+  ~ReadinessWatch() { Stop(); }
+  // Stops looking (idempotent) and joins the thread.
+  void Stop();
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // Blocks SIGTERM and SIGINT in every thread created after it (call first in main), so that only
 // Wait() takes them.

@@ -266,23 +266,14 @@ int RunInsightsApp(int argc, char** argv) {
   housekeeping.Start();
 
   grpc::HealthCheckServiceInterface* health = (*server)->GetHealthCheckService();
-  std::atomic<bool> stopping{false};
-  std::thread readiness([&] {
-    while (!(*ingest)->caught_up() && !(*ingest)->failed() && !stopping.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a flag
-    }
-    if ((*ingest)->caught_up() && !stopping.load()) {
-      health->SetServingStatus(true);
-      app::PrintLine("ready");
-    }
-  });
+  app::ReadinessWatch readiness(
+      server->get(), [&] { return (*ingest)->caught_up(); }, [&] { return (*ingest)->failed(); });
   spdlog::info("serving InsightsService on {} (store {}, intervals of {} ms)", f.common.listen,
                f.store.rfind("postgres", 0) == 0 ? "postgresql" : f.store, f.interval_ms);
 
   const int sig = signals.Wait();
   spdlog::info("signal {}: shutting down", sig);
-  stopping.store(true);
-  readiness.join();
+  readiness.Stop();
   health->SetServingStatus(false);
   grpc_service.Stop();
   spdlog::debug("shutdown: gRPC");

@@ -407,23 +407,14 @@ int RunRecordingApp(int argc, char** argv) {
   });
   housekeeping.Start();
 
-  std::atomic<bool> stopping{false};
-  std::thread readiness([&] {
-    while (!(*ingest)->caught_up() && !(*ingest)->failed() && !stopping.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a flag
-    }
-    if ((*ingest)->caught_up() && !stopping.load()) {
-      health->SetServingStatus(true);
-      app::PrintLine("ready");
-    }
-  });
+  app::ReadinessWatch readiness(
+      server->get(), [&] { return (*ingest)->caught_up(); }, [&] { return (*ingest)->failed(); });
   spdlog::info("serving RecordingService on {} (store {}, media {})", f.common.listen,
                f.store.rfind("postgres", 0) == 0 ? "postgresql" : f.store, f.media_dir);
 
   const int sig = signals.Wait();
   spdlog::info("signal {}: shutting down", sig);
-  stopping.store(true);
-  readiness.join();
+  readiness.Stop();
   health->SetServingStatus(false);
   (*ingest)->Stop();
   (*server)->Shutdown(std::chrono::system_clock::now() +
