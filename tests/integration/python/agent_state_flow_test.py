@@ -640,8 +640,9 @@ class AgentStateFlow(h.StackTestCase):
             tenant_id=tenant, principal=self.protos.agent.Principal(subject="x", role="supervisor")),
             timeout=5)
         try:
-            return any(i.interaction_id == interaction and i.agent_id
-                       for i in next(sup).interactions)
+            # An agent's `interactions` hold what is connected (or in wrap-up); the floor's
+            # interaction list also shows ones merely offered, which Intervene refuses.
+            return any(interaction in a.interactions for a in next(sup).agents)
         finally:
             sup.cancel()
 
