@@ -241,8 +241,18 @@ TEST(SimulatorTest, MatchesErlangC) {
   constexpr int kAgents = 10;
   constexpr double kLambdaPerHour = 96;
   constexpr double kMeanServiceMs = 5 * 60000.0;
+  // 200 measured hours per replication; 40 under AddressSanitizer (Debug + ASan is ~60x slower:
+  // the ASan stage of CI looks for memory errors, the Release run keeps the full check), with
+  // the standard-error bounds below widened by sqrt(200 / 40).
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr int kHours = 40;
+#else
+  constexpr int kHours = 200;
+#endif
+  const double se_widen = std::sqrt(200.0 / kHours);
   const std::string yaml = absl::StrCat(R"(
-duration: 202h
+duration: )",
+                                        kHours + 2, R"(h
 warmup: 2h
 routing:
   queues:
@@ -316,8 +326,8 @@ agent_behavior:
   EXPECT_NEAR(p_mean, c_theory, kT * p_se);
   EXPECT_NEAR(asa_mean, wq_theory_ms, kT * asa_se);
   // And the standard errors are small enough for the comparison to mean something.
-  EXPECT_LT(p_se, 0.01);
-  EXPECT_LT(asa_se, 0.05 * wq_theory_ms);
+  EXPECT_LT(p_se, 0.01 * se_widen);
+  EXPECT_LT(asa_se, 0.05 * wq_theory_ms * se_widen);
 }
 
 // ---------------------------------------------------------------------------------------------
