@@ -636,8 +636,9 @@ int UpSession::Start() {
   if (!Setup()) return kExitFailure;
   // With --demo, the past days' interval history is simulated while the services start, so that
   // the dashboard's forecast has something to forecast from (demo_history.h).
-  std::thread history_thread;
   absl::StatusOr<DemoHistory> history = DemoHistory{};
+  // Declared after what it reads and writes, so that it is joined first on every way out.
+  std::jthread history_thread;
   const std::string insights_store = "sqlite://" + dir_ + "/insights.db";
   if (flags_.demo && flags_.demo_history_days > 0) {
     DemoHistoryOptions h;
@@ -651,17 +652,10 @@ int UpSession::Start() {
                                .count();
     h.today_start_ms = now_ms - now_ms % (24 * 3600 * 1000);
     std::cerr << fmt::format("simulating {} days of demo history...\n", h.days);
-    history_thread = std::thread([&history, h, &config, insights_store] {
+    history_thread = std::jthread([&history, h, &config, insights_store] {
       history = SeedDemoHistory(*config, h, insights_store);
     });
   }
-  // Joined on every way out of Start (the thread reads `config` and writes `history`).
-  struct Joiner {
-    std::thread* t;
-    ~Joiner() {
-      if (t->joinable()) t->join();
-    }
-  } joiner{&history_thread};
 
   // 1. The broker. It leads the process group every child joins.
   std::cerr << "starting sb-embedded-broker...\n";
