@@ -1,7 +1,6 @@
 #include "routing/service/partition_worker.h"
 
 #include <algorithm>
-#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +36,7 @@ PartitionWorker::~PartitionWorker() { Stop(); }
 
 void PartitionWorker::Start() {
   started_ = true;
+  writer_ = std::thread([this] { WriterMain(); });
   thread_ = std::thread([this] { Main(); });
 }
 
@@ -49,28 +49,27 @@ void PartitionWorker::Push(std::vector<kafka_io::Record> records) {
 }
 
 absl::Status PartitionWorker::Run(Task task, std::chrono::milliseconds timeout) {
-  if (!ready_.load()) {
-    return absl::UnavailableError(
-        absl::StrCat("RECOVERING: partition ", partition_, " is being restored; retry shortly"));
-  }
-  auto done = std::make_shared<std::promise<void>>();
-  std::future<void> finished = done->get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) {
       return absl::UnavailableError(
           absl::StrCat("NOT_OWNER: partition ", partition_, " is being handed over"));
     }
-    tasks_.push_back([this, task = std::move(task), done] {
-      task(*processor_);
-      done->set_value();
-    });
   }
-  cv_.notify_one();
-  if (finished.wait_for(timeout) != std::future_status::ready) {
+  const auto recovering = [&] {
+    return absl::UnavailableError(
+        absl::StrCat("RECOVERING: partition ", partition_, " is being restored; retry shortly"));
+  };
+  if (!ready_.load()) return recovering();
+  std::shared_lock<std::shared_timed_mutex> state(state_mu_, std::defer_lock);
+  if (!state.try_lock_for(timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat("partition ", partition_, " did not answer within ", timeout.count(), " ms"));
   }
+  // Checked again under the lock: the worker clears `ready_` before it changes the state
+  // outside its normal applying (recovery), so a reader never sees a state half rebuilt.
+  if (!ready_.load()) return recovering();
+  task(*processor_);
   return absl::OkStatus();
 }
 
@@ -81,6 +80,12 @@ void PartitionWorker::Stop() {
   }
   cv_.notify_all();
   if (started_ && thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    writer_stop_ = true;
+  }
+  writer_cv_.notify_all();
+  if (started_ && writer_.joinable()) writer_.join();
 }
 
 bool PartitionWorker::WaitStoppable(std::chrono::milliseconds d) {
@@ -98,7 +103,6 @@ void PartitionWorker::Main() {
     bool failed = false;
     while (!failed) {
       std::deque<kafka_io::Record> batch;
-      std::deque<std::function<void()>> tasks;
       bool stop;
       {
         std::unique_lock<std::mutex> lock(mu_);
@@ -107,13 +111,14 @@ void PartitionWorker::Main() {
           const int64_t in_ms = std::max<int64_t>(0, due->at_ms - WallMs());
           wake = std::min(wake, Clock::now() + std::chrono::milliseconds(in_ms));
         }
-        cv_.wait_until(lock, wake, [&] { return stop_ || !inbox_.empty() || !tasks_.empty(); });
+        cv_.wait_until(lock, wake, [&] { return stop_ || !inbox_.empty(); });
         batch.swap(inbox_);
-        tasks.swap(tasks_);
         stop = stop_;
       }
-      for (const auto& r : batch) ApplyRecord(r, /*live=*/true);
-      for (auto& t : tasks) t();
+      if (!batch.empty()) {
+        std::lock_guard<std::shared_timed_mutex> state(state_mu_);
+        for (const auto& r : batch) ApplyRecord(r, /*live=*/true);
+      }
       {
         std::lock_guard<std::mutex> l(in_flight_->mu);
         failed = in_flight_->failed;
@@ -121,7 +126,13 @@ void PartitionWorker::Main() {
       if (failed) break;
       if (stop) {
         SetReady(false);
-        if (processor_->applied_since_snapshot() > 0) WriteSnapshot();
+        WaitWriterIdle();
+        bool last_failed;
+        {
+          std::lock_guard<std::mutex> lock(writer_mu_);
+          last_failed = last_write_failed_;
+        }
+        if (processor_->applied_since_snapshot() > 0 || last_failed) WriteSnapshot();
         if (options_.metrics != nullptr) {
           processor_->ForEachDomain(
               [&](const Engine& e) { options_.metrics->RemoveTenant(e.tenant_id()); });
@@ -130,11 +141,7 @@ void PartitionWorker::Main() {
       }
       MaybeTick();
       const auto now = Clock::now();
-      if (processor_->applied_since_snapshot() > 0 &&
-          (now - last_snapshot_ >= options_.snapshot_interval ||
-           processor_->applied_since_snapshot() >= options_.snapshot_every)) {
-        WriteSnapshot();
-      }
+      if (SnapshotDue(now)) StartSnapshot();
       if (now - last_report_ >= std::chrono::seconds(1)) ReportTenants();
     }
     // An event was not acknowledged: forget the state and rebuild it from the last snapshot; the
@@ -142,8 +149,10 @@ void PartitionWorker::Main() {
     spdlog::warn("partition {}: an event could not be published; recovering from the snapshot",
                  partition_);
     SetReady(false);
-    WaitDelivered(std::chrono::seconds(30));
-    std::lock_guard<std::mutex> l(in_flight_->mu);
+    WaitWriterIdle();  // it gives up on the snapshot in hand: an event before it failed
+    std::unique_lock<std::mutex> l(in_flight_->mu);
+    in_flight_->cv.wait_for(l, std::chrono::seconds(30),
+                            [&] { return in_flight_->outstanding.empty(); });
     in_flight_->failed = false;
   }
   SetReady(false);
@@ -157,7 +166,10 @@ bool PartitionWorker::Recover() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stop_) return false;
     }
-    processor_ = std::make_unique<PartitionProcessor>(partition_, options_.engine);
+    {
+      std::lock_guard<std::shared_timed_mutex> state(state_mu_);
+      processor_ = std::make_unique<PartitionProcessor>(partition_, options_.engine);
+    }
     absl::StatusOr<std::vector<kafka_io::Record>> chunks =
         kafka_io::ReadPartition(options_.kafka, kSnapshotsTopic, partition_,
                                 RD_KAFKA_OFFSET_BEGINNING, options_.read_timeout);
@@ -172,6 +184,7 @@ bool PartitionWorker::Recover() {
       if (!latest.ok()) {
         status = latest.status();
       } else if (latest->has_value()) {
+        std::lock_guard<std::shared_timed_mutex> state(state_mu_);
         status = processor_->Restore(**latest);
       }
     }
@@ -188,6 +201,7 @@ bool PartitionWorker::Recover() {
               "snapshot; state after them may differ from the original owner's",
               partition_, processor_->last_offset() + 1, commands->front().offset - 1);
         }
+        std::lock_guard<std::shared_timed_mutex> state(state_mu_);
         for (const auto& r : *commands) ApplyRecord(r, /*live=*/false);
         replayed = commands->size();
       }
@@ -248,39 +262,49 @@ void PartitionWorker::ApplyRecord(const kafka_io::Record& record, bool live) {
 void PartitionWorker::Publish(const std::vector<v1::RoutingEvent>& events) {
   if (events.empty()) return;
   for (const auto& e : events) {
+    int64_t seq;
     {
       std::lock_guard<std::mutex> l(in_flight_->mu);
-      ++in_flight_->pending;
+      seq = in_flight_->next_seq++;
+      in_flight_->outstanding.insert(in_flight_->outstanding.end(), seq);
     }
     std::shared_ptr<InFlight> in_flight = in_flight_;
     RoutingMetrics* metrics = options_.metrics;
     absl::Status s = options_.producer->ProduceAsync(
         kEventsTopic, e.tenant_id(), e.SerializeAsString(),
-        [in_flight, metrics](absl::StatusOr<kafka_io::RecordPosition> pos) {
-          std::lock_guard<std::mutex> l(in_flight->mu);
-          --in_flight->pending;
-          if (pos.ok()) {
-            ++in_flight->delivered;
-            if (metrics != nullptr) metrics->EventsPublished(1);
-          } else {
-            in_flight->failed = true;
-            if (metrics != nullptr) metrics->EventPublishFailed();
+        [in_flight, metrics, seq](absl::StatusOr<kafka_io::RecordPosition> pos) {
+          {
+            std::lock_guard<std::mutex> l(in_flight->mu);
+            in_flight->outstanding.erase(seq);
+            if (!pos.ok()) in_flight->failed = true;
+          }
+          if (metrics != nullptr) {
+            if (pos.ok()) {
+              metrics->EventsPublished(1);
+            } else {
+              metrics->EventPublishFailed();
+            }
           }
           in_flight->cv.notify_all();
         },
         partition_);
     if (!s.ok()) {
       std::lock_guard<std::mutex> l(in_flight_->mu);
-      --in_flight_->pending;
+      in_flight_->outstanding.erase(seq);
       in_flight_->failed = true;
       if (options_.metrics != nullptr) options_.metrics->EventPublishFailed();
     }
   }
 }
 
-bool PartitionWorker::WaitDelivered(std::chrono::milliseconds timeout) {
+bool PartitionWorker::WaitDelivered(std::chrono::milliseconds timeout, int64_t through) {
   std::unique_lock<std::mutex> l(in_flight_->mu);
-  return in_flight_->cv.wait_for(l, timeout, [&] { return in_flight_->pending == 0; }) &&
+  const auto& outstanding = in_flight_->outstanding;
+  return in_flight_->cv.wait_for(l, timeout,
+                                 [&] {
+                                   return in_flight_->failed || outstanding.empty() ||
+                                          *outstanding.begin() > through;
+                                 }) &&
          !in_flight_->failed;
 }
 
@@ -301,39 +325,101 @@ void PartitionWorker::MaybeTick() {
   if (s.ok() && options_.metrics != nullptr) options_.metrics->TickAppended();
 }
 
+bool PartitionWorker::SnapshotDue(Clock::time_point now) {
+  const int64_t applied = processor_->applied_since_snapshot();
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  if (writer_busy_) return false;  // one snapshot in hand at a time; look again next round
+  if (applied == 0 && !last_write_failed_) return false;
+  return now - last_snapshot_ >= options_.snapshot_interval || applied >= options_.snapshot_every;
+}
+
+void PartitionWorker::StartSnapshot() {
+  PendingSnapshot p;
+  p.started = Clock::now();
+  last_snapshot_ = p.started;  // also paces retries after a failure
+  {
+    std::lock_guard<std::mutex> l(in_flight_->mu);
+    p.events_through = in_flight_->next_seq - 1;
+  }
+  p.snapshot = processor_->Snapshot();
+  processor_->MarkSnapshotted();
+  p.build_s = Seconds(Clock::now() - p.started);
+  {
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    writer_slot_ = std::move(p);
+    writer_busy_ = true;
+    last_write_failed_ = false;
+  }
+  writer_cv_.notify_all();
+}
+
+void PartitionWorker::WriterMain() {
+  while (true) {
+    PendingSnapshot p;
+    {
+      std::unique_lock<std::mutex> lock(writer_mu_);
+      writer_cv_.wait(lock, [&] { return writer_stop_ || writer_slot_.has_value(); });
+      if (!writer_slot_.has_value()) return;
+      p = std::move(*writer_slot_);
+      writer_slot_.reset();
+    }
+    const bool ok = WriteChunks(p);
+    {
+      std::lock_guard<std::mutex> lock(writer_mu_);
+      writer_busy_ = false;
+      if (!ok) last_write_failed_ = true;
+    }
+    writer_cv_.notify_all();
+  }
+}
+
+void PartitionWorker::WaitWriterIdle() {
+  std::unique_lock<std::mutex> lock(writer_mu_);
+  writer_cv_.wait(lock, [&] { return !writer_busy_; });
+}
+
 bool PartitionWorker::WriteSnapshot() {
+  PendingSnapshot p;
+  p.started = Clock::now();
+  last_snapshot_ = p.started;
+  p.snapshot = processor_->Snapshot();
+  p.build_s = Seconds(Clock::now() - p.started);
+  if (!WriteChunks(p)) return false;
+  processor_->MarkSnapshotted();
+  return true;
+}
+
+bool PartitionWorker::WriteChunks(const PendingSnapshot& p) {
   const auto t0 = Clock::now();
-  last_snapshot_ = t0;  // also paces retries after a failure
-  if (!WaitDelivered(std::chrono::seconds(30))) {
+  if (!WaitDelivered(std::chrono::seconds(30), p.events_through)) {
     spdlog::warn("partition {}: events not acknowledged; snapshot postponed", partition_);
     if (options_.metrics != nullptr) options_.metrics->SnapshotFailed();
     return false;
   }
   const auto t_delivered = Clock::now();
-  const v1::PartitionSnapshot snapshot = processor_->Snapshot();
   const std::string id = absl::StrCat(options_.replica_id, "/", partition_, "/", ++snapshot_seq_);
-  const auto chunks = SplitSnapshot(snapshot, id, options_.max_chunk_bytes);
-  const auto t_built = Clock::now();
+  const auto chunks = SplitSnapshot(p.snapshot, id, options_.max_chunk_bytes);
+  const auto t_split = Clock::now();
   size_t bytes = 0;
   for (const auto& c : chunks) {
     bytes += c.data().size();
     auto pos =
-        options_.producer->Produce(kSnapshotsTopic, ChunkKey(c), c.SerializeAsString(), partition_);
+        options_.snapshot_producer->Produce(kSnapshotsTopic, ChunkKey(c), c.SerializeAsString(), partition_);
     if (!pos.ok()) {
       spdlog::warn("partition {}: snapshot not written: {}", partition_, pos.status().ToString());
       if (options_.metrics != nullptr) options_.metrics->SnapshotFailed();
       return false;
     }
   }
-  processor_->MarkSnapshotted();
-  committable_.store(snapshot.command_offset() + 1);
+  committable_.store(p.snapshot.command_offset() + 1);
   spdlog::debug(
-      "partition {}: snapshot at offset {}: {} bytes in {} chunks; waited for events {:.1f} ms, "
-      "built {:.1f} ms, written {:.1f} ms",
-      partition_, snapshot.command_offset(), bytes, chunks.size(), 1000 * Seconds(t_delivered - t0),
-      1000 * Seconds(t_built - t_delivered), 1000 * Seconds(Clock::now() - t_built));
+      "partition {}: snapshot at offset {}: {} bytes in {} chunks; built {:.1f} ms (worker "
+      "thread), waited for events {:.1f} ms, serialized {:.1f} ms, written {:.1f} ms",
+      partition_, p.snapshot.command_offset(), bytes, chunks.size(), 1000 * p.build_s,
+      1000 * Seconds(t_delivered - t0), 1000 * Seconds(t_split - t_delivered),
+      1000 * Seconds(Clock::now() - t_split));
   if (options_.metrics != nullptr) {
-    options_.metrics->SnapshotWritten(bytes, Seconds(Clock::now() - t0));
+    options_.metrics->SnapshotWritten(bytes, Seconds(Clock::now() - p.started));
   }
   return true;
 }

@@ -7,7 +7,9 @@
 // each command's events to sb.routing.events.v1 (same partition, key = tenant), appends Tick
 // commands when a timer is due, and writes a snapshot every `snapshot_interval` or
 // `snapshot_every` commands — only once every earlier event is acknowledged, so a snapshot never
-// covers an event that could be lost. If the broker fails to take an event, the worker drops its
+// covers an event that could be lost. The worker thread only builds a snapshot (a copy of the
+// state); a writer thread of its own waits for those events, serializes and produces it, so the
+// commands behind it do not wait for the broker (one snapshot in hand at a time). If the broker fails to take an event, the worker drops its
 // state and recovers again from the last snapshot, which re-publishes what may be missing.
 // Stop() (partition revoked, shutdown) writes a final snapshot so the next owner starts there.
 #pragma once
@@ -18,8 +20,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,7 +41,8 @@ namespace sb::routing {
 
 struct WorkerOptions {
   kafka_io::KafkaConfig kafka;             // for the snapshot and replay readers
-  kafka_io::Producer* producer = nullptr;  // events, ticks, snapshots; not owned
+  kafka_io::Producer* producer = nullptr;           // events, ticks; not owned
+  kafka_io::Producer* snapshot_producer = nullptr;  // snapshots; not owned
   RoutingMetrics* metrics = nullptr;       // not owned
   std::string replica_id;                  // makes snapshot ids unique
   std::chrono::milliseconds snapshot_interval{5000};
@@ -59,8 +66,10 @@ class PartitionWorker {
   void Start();
   // Hands over records of this partition, in offset order (any thread).
   void Push(std::vector<kafka_io::Record> records);
-  // Runs `task` on the worker thread between commands. UNAVAILABLE "RECOVERING: ..." if the
-  // partition is not ready, DEADLINE_EXCEEDED if the task did not run in time.
+  // Runs `task` on the calling thread, between two batches of the worker's commands (under a
+  // shared lock: many callers at once, none while the worker applies). UNAVAILABLE
+  // "RECOVERING: ..." if the partition is not ready, "NOT_OWNER: ..." once it is being handed
+  // over, DEADLINE_EXCEEDED if the state could not be read within `timeout`.
   absl::Status Run(Task task, std::chrono::milliseconds timeout);
   // Stops applying, waits for the events in flight and writes a final snapshot (if anything was
   // applied since the last one). Returns once the thread has ended. Idempotent.
@@ -77,36 +86,68 @@ class PartitionWorker {
   struct InFlight {
     std::mutex mu;
     std::condition_variable cv;
-    int64_t pending = 0;
+    int64_t next_seq = 0;              // of the next event produced
+    std::set<int64_t> outstanding;     // sequence numbers not yet acknowledged
     bool failed = false;
-    size_t delivered = 0;
+  };
+
+  // A snapshot built by the worker thread for the writer thread.
+  struct PendingSnapshot {
+    v1::PartitionSnapshot snapshot;
+    int64_t events_through = -1;  // events with a sequence number up to this one precede it
+    std::chrono::steady_clock::time_point started;
+    double build_s = 0;  // time the worker thread spent building it
   };
 
   void Main();
   bool Recover();  // false if stopped before it finished
   void ApplyRecord(const kafka_io::Record& record, bool live);
   void Publish(const std::vector<v1::RoutingEvent>& events);
-  bool WaitDelivered(std::chrono::milliseconds timeout);
+  // Waits until every event with a sequence number <= `through` (default: every event produced so
+  // far) is acknowledged; false on timeout or as soon as one failed.
+  bool WaitDelivered(std::chrono::milliseconds timeout,
+                     int64_t through = std::numeric_limits<int64_t>::max());
   void MaybeTick();
+  bool SnapshotDue(std::chrono::steady_clock::time_point now);
+  // Builds a snapshot and hands it to the writer thread (worker thread; the writer is idle).
+  void StartSnapshot();
+  // Writes a snapshot on the calling thread (the final one, at Stop).
   bool WriteSnapshot();
+  // Waits for the delivery of the events before it, then writes `p`'s chunks.
+  bool WriteChunks(const PendingSnapshot& p);
+  void WriterMain();
+  void WaitWriterIdle();
   void ReportTenants();
   void SetReady(bool ready);
   bool WaitStoppable(std::chrono::milliseconds d);
 
   const int32_t partition_;
   const WorkerOptions options_;
-  std::unique_ptr<PartitionProcessor> processor_;  // worker thread only
+  // Changed by the worker thread only, under an exclusive `state_mu_`; read by the worker without
+  // it and by Run() callers under a shared one.
+  std::unique_ptr<PartitionProcessor> processor_;
+  std::shared_timed_mutex state_mu_;
   std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<kafka_io::Record> inbox_;       // guarded by mu_
-  std::deque<std::function<void()>> tasks_;  // guarded by mu_
   bool stop_ = false;                        // guarded by mu_
 
   std::atomic<bool> ready_{false};
   std::atomic<int64_t> committable_{-1};
   std::thread thread_;
+
+  // Snapshot hand-off between the worker and the writer thread.
+  std::mutex writer_mu_;
+  std::condition_variable writer_cv_;
+  std::optional<PendingSnapshot> writer_slot_;  // guarded by writer_mu_
+  bool writer_busy_ = false;                    // guarded by writer_mu_: a snapshot in hand
+  bool writer_stop_ = false;                    // guarded by writer_mu_
+  bool last_write_failed_ = false;              // guarded by writer_mu_
+  std::thread writer_;
+  // Numbers the snapshots written (by the writer, or by the worker once the writer is idle).
+  std::atomic<int64_t> snapshot_seq_{0};
   bool started_ = false;
 
   // Worker-thread state.
@@ -114,7 +155,6 @@ class PartitionWorker {
   std::chrono::steady_clock::time_point last_report_;
   std::string last_tick_id_;
   std::chrono::steady_clock::time_point last_tick_sent_;
-  int64_t snapshot_seq_ = 0;
   std::vector<v1::RoutingEvent> events_;  // scratch
 };
 

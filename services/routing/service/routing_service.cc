@@ -17,13 +17,23 @@ absl::StatusOr<std::unique_ptr<RoutingService>> RoutingService::Create(
   auto producer = kafka_io::Producer::Create(po);
   if (!producer.ok()) return producer.status();
   s->producer_ = *std::move(producer);
+  // Snapshots (about 1 MB at 2,000 agents per partition) get a producer, and so a connection, of
+  // their own: on the events' one, each snapshot held back the events produced after it for tens
+  // of ms (measured: event->consumer p99 41 ms against p90 11 ms).
+  auto snapshot_producer = kafka_io::Producer::Create(po);
+  if (!snapshot_producer.ok()) return snapshot_producer.status();
+  s->snapshot_producer_ = *std::move(snapshot_producer);
   // Learn the topics' leaders now: the first record to a topic the producer has not seen waits
   // for a metadata round (measured ~0.8 s on the embedded broker), which would stall the first
   // snapshot of every partition.
-  for (std::string_view topic : {kEventsTopic, kSnapshotsTopic, kCommandsTopic}) {
+  for (std::string_view topic : {kEventsTopic, kCommandsTopic}) {
     if (auto n = s->producer_->PartitionCount(topic, std::chrono::seconds(10)); !n.ok()) {
       return n.status();
     }
+  }
+  if (auto n = s->snapshot_producer_->PartitionCount(kSnapshotsTopic, std::chrono::seconds(10));
+      !n.ok()) {
+    return n.status();
   }
 
   RoutingClientOptions co;
@@ -79,6 +89,7 @@ void RoutingService::Shutdown() {
     for (auto& [p, w] : left) w->Stop();
     tail_.reset();
     if (producer_) (void)producer_->Flush(std::chrono::seconds(5));
+    if (snapshot_producer_) (void)snapshot_producer_->Flush(std::chrono::seconds(5));
   });
 }
 
@@ -139,6 +150,7 @@ void RoutingService::OnAssigned(const std::vector<kafka_io::TopicPartition>& par
       WorkerOptions wo;
       wo.kafka = options_.kafka;
       wo.producer = producer_.get();
+      wo.snapshot_producer = snapshot_producer_.get();
       wo.metrics = metrics_;
       wo.replica_id = options_.replica_id;
       wo.snapshot_interval = options_.snapshot_interval;
