@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/process/child_process.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/time_util.h"
@@ -46,7 +47,7 @@ struct Flags {
   std::vector<std::string> servers;
   std::string bootstrap;
   int spawn_replicas = 0;
-  int partitions = 8;
+  int partitions = 2;
   std::vector<std::string> routing_args;
   std::string log_dir;
 
@@ -418,6 +419,9 @@ int Run(const Flags& flags) {
 }  // namespace sb::traffic
 
 int main(int argc, char** argv) {
+  // As sb::app::QuietMutexDebugging does for the services: Debian's abseil keeps a lock graph
+  // for every absl::Mutex (gRPC's) unless told not to.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   sb::traffic::Flags f;
   CLI::App app{
       "sb-load: plays callers (gRPC Enqueue) and agents (Login, AcceptOffer, Complete through "
@@ -432,7 +436,9 @@ int main(int argc, char** argv) {
                  "Instead: start an sb-embedded-broker and this many sb-routing replicas, and "
                  "stop them at the end")
       ->check(CLI::Range(1, 2));
-  app.add_option("--partitions", f.partitions, "Partitions per topic of the spawned broker")
+  app.add_option("--partitions", f.partitions,
+                 "Partitions per topic of the spawned broker. Few is faster on it: its fetches "
+                 "walk every retained batch of each partition fetched (docs/performance.md)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   app.add_option("--routing-arg", f.routing_args,

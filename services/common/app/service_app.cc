@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -115,8 +116,13 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
   return exposer;
 }
 
+void QuietMutexDebugging() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const CommonFlags& f, int max_message_bytes, const std::vector<grpc::Service*>& services) {
+  QuietMutexDebugging();
   grpc::EnableDefaultHealthCheckService(true);
   if (f.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

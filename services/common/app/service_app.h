@@ -61,6 +61,12 @@ std::string ListenHost(const std::string& listen);
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
     const CommonFlags& flags, const std::shared_ptr<prometheus::Registry>& registry);
 
+// Turns off abseil's mutex deadlock detection for the process. Debian builds abseil without
+// NDEBUG, so every absl::Mutex (gRPC's locks are) keeps a lock graph up to date on each lock and
+// unlock (GraphCycles::GetId showed in profiles of sb-routing and sb-load under load).
+// StartGrpcServer calls it; gRPC clients under load may call it at start.
+void QuietMutexDebugging();
+
 // Builds and starts the gRPC server on --listen with `services`, the health service (NOT_SERVING
 // until the caller says otherwise), reflection with --reflection and a request size cap, and
 // prints `grpc=HOST:PORT`. Errors are for humans ("cannot listen on ...").

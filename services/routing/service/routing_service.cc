@@ -64,7 +64,7 @@ absl::Status RoutingService::Start(std::function<void(bool)> on_ready_change) {
        {"heartbeat.interval.ms",
         std::to_string(std::max<int64_t>(100, options_.session_timeout.count() / 6))},
        // Commands must reach their partition's worker without batching delay.
-       {"fetch.wait.max.ms", "10"},
+       {"fetch.wait.max.ms", "5"},
        {"fetch.error.backoff.ms", "10"}});
   co.group_id = options_.group_id;
   co.listener = this;
@@ -134,7 +134,14 @@ void RoutingService::CommitOffsets(bool force) {
     }
   }
   if (offsets.empty()) return;
-  if (absl::Status s = consumer_->Commit(offsets); !s.ok()) {
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::Status committed = consumer_->Commit(offsets);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  if (took > std::chrono::milliseconds(20)) {
+    spdlog::warn("routing: committing offsets took {} ms (the group coordinator is slow)",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+  }
+  if (absl::Status s = committed; !s.ok()) {
     spdlog::warn("routing commit: {}", s.ToString());
     return;
   }
