@@ -31,6 +31,11 @@ std::vector<v1::RoutingEvent> EventTail::Subscription::Next(std::chrono::millise
 absl::StatusOr<std::unique_ptr<EventTail>> EventTail::Start(const Options& options) {
   kafka_io::ConsumerOptions co;
   co.kafka = options.kafka;
+  // `Watch` is how the telephony edge learns which agent to connect, so events must not wait out
+  // librdkafka's default 500 ms fetch wait, which the embedded broker serves in full when a
+  // partition is idle (a real Kafka answers as soon as data arrives). 20 ms bounds that wait at
+  // about 50 empty fetches/s when idle. A --kafka override still wins.
+  co.kafka.overrides.insert(co.kafka.overrides.begin(), {"fetch.wait.max.ms", "20"});
   auto consumer = kafka_io::Consumer::Create(co);
   if (!consumer.ok()) return consumer.status();
   std::vector<kafka_io::TopicPartitionOffset> parts;
