@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/security/credentials.h"
 
 namespace sb::routing {
@@ -71,7 +72,7 @@ Peers::Peers(const std::vector<std::string>& addresses) {
   }
 }
 
-bool IsForwarded(const grpc::ServerContext* ctx) {
+bool IsForwarded(const grpc::ServerContextBase* ctx) {
   return ctx->client_metadata().count("sb-forwarded") > 0;
 }
 
@@ -91,38 +92,72 @@ grpc::Status RejectionStatus(const Rejection& r, const std::string& prefix) {
   return grpc::Status(code, r.reason + ": " + prefix + r.message);
 }
 
-grpc::Status InteractionServiceImpl::Enqueue(grpc::ServerContext* ctx,
-                                             const v1::EnqueueRequest* req,
-                                             v1::EnqueueResponse* resp) {
-  grpc::Status s = EnqueueHere(req, resp);
-  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
-  return peers_->Forward<v1::InteractionService>(ctx, *req, resp,
-                                                 &v1::InteractionService::Stub::Enqueue);
+grpc::ServerUnaryReactor* InteractionServiceImpl::Enqueue(grpc::CallbackServerContext* ctx,
+                                                          const grpc::ByteBuffer* request,
+                                                          grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  // Answers with `resp` serialized into `response` (which lives until Finish).
+  const auto finish_ok = [reactor, response](const v1::EnqueueResponse& resp) {
+    bool own_buffer = false;
+    grpc::Status s =
+        grpc::SerializationTraits<v1::EnqueueResponse>::Serialize(resp, response, &own_buffer);
+    reactor->Finish(s);
+  };
+  v1::EnqueueRequest req;
+  {
+    grpc::ByteBuffer bytes(*request);  // shares the slices
+    grpc::ProtoBufferReader reader(&bytes);
+    if (!reader.status().ok() || !req.ParseFromZeroCopyStream(&reader)) {
+      reactor->Finish(Invalid("INVALID_ARGUMENT",
+                              "request: not a valid switchboard.routing.v1.EnqueueRequest"));
+      return reactor;
+    }
+  }
+  v1::RoutingCommand command;
+  if (grpc::Status s = PrepareEnqueue(&req, &command); !s.ok()) {
+    if (IsNotOwner(s) && peers_ != nullptr && !peers_->empty() && !IsForwarded(ctx)) {
+      // Rare (a client that called a replica not owning the tenant): the forward blocks this
+      // callback thread for the peer's round trip.
+      v1::EnqueueResponse resp;
+      s = peers_->Forward<v1::InteractionService>(ctx, req, &resp,
+                                                  &v1::InteractionService::Stub::Enqueue);
+      if (s.ok()) {
+        finish_ok(resp);
+        return reactor;
+      }
+    }
+    reactor->Finish(s);
+    return reactor;
+  }
+  absl::Status sending = service_->client().SendAsync(
+      std::move(command), [reactor, finish_ok](absl::StatusOr<SentCommand> sent) {
+        if (!sent.ok()) {
+          reactor->Finish(ToGrpc(sent.status()));
+          return;
+        }
+        v1::EnqueueResponse resp;
+        resp.set_command_id(sent->command_id);
+        resp.set_partition(sent->partition);
+        resp.set_offset(sent->offset);
+        finish_ok(resp);
+      });
+  if (!sending.ok()) reactor->Finish(ToGrpc(sending));
+  return reactor;
 }
 
-grpc::Status InteractionServiceImpl::EnqueueHere(const v1::EnqueueRequest* req,
-                                                 v1::EnqueueResponse* resp) {
+grpc::Status InteractionServiceImpl::PrepareEnqueue(const v1::EnqueueRequest* req,
+                                                    v1::RoutingCommand* command) {
   if (grpc::Status s = CheckTenant(req->tenant_id()); !s.ok()) return s;
   if (!req->has_enqueue()) return Invalid("INVALID_ARGUMENT", "enqueue: required");
   if (req->enqueue().queue_id().empty()) {
     return Invalid("INVALID_ARGUMENT", "enqueue.queue_id: required");
   }
-  v1::RoutingCommand command;
-  command.set_command_id(req->command_id());
-  command.set_tenant_id(req->tenant_id());
-  *command.mutable_enqueue() = req->enqueue();
-  if (grpc::Status s = CheckOnOwner(
-          service_, command, "enqueue.",
-          grpc::Status(StatusCode::NOT_FOUND, "NO_SUCH_QUEUE: " + NoDomain(req->tenant_id())));
-      !s.ok()) {
-    return s;
-  }
-  SentCommand sent;
-  if (grpc::Status s = Send(service_, std::move(command), &sent); !s.ok()) return s;
-  resp->set_command_id(sent.command_id);
-  resp->set_partition(sent.partition);
-  resp->set_offset(sent.offset);
-  return grpc::Status::OK;
+  command->set_command_id(req->command_id());
+  command->set_tenant_id(req->tenant_id());
+  *command->mutable_enqueue() = req->enqueue();
+  return CheckOnOwner(
+      service_, *command, "enqueue.",
+      grpc::Status(StatusCode::NOT_FOUND, "NO_SUCH_QUEUE: " + NoDomain(req->tenant_id())));
 }
 
 grpc::Status InteractionServiceImpl::Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
