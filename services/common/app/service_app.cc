@@ -116,9 +116,7 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
   return exposer;
 }
 
-void QuietMutexDebugging() {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-}
+void QuietMutexDebugging() { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); }
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const CommonFlags& f, int max_message_bytes, const std::vector<grpc::Service*>& services) {

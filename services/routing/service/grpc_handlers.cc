@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 
 namespace sb::routing {
 namespace {

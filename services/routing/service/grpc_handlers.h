@@ -63,9 +63,8 @@ grpc::Status CheckOnOwner(RoutingService* service, const v1::RoutingCommand& com
 // the produce: 8-16 context switches per call at 2,000 calls/s). It takes the raw bytes and
 // parses them itself: gRPC 1.51's callback handler answers a request that does not parse with
 // UNIMPLEMENTED and no message. The other methods are sync.
-class InteractionServiceImpl final
-    : public v1::InteractionService::WithRawCallbackMethod_Enqueue<
-          v1::InteractionService::Service> {
+class InteractionServiceImpl final : public v1::InteractionService::WithRawCallbackMethod_Enqueue<
+                                         v1::InteractionService::Service> {
  public:
   InteractionServiceImpl(RoutingService* service, Peers* peers)
       : service_(service), peers_(peers) {}

@@ -300,12 +300,9 @@ void PartitionWorker::Publish(const std::vector<v1::RoutingEvent>& events) {
 bool PartitionWorker::WaitDelivered(std::chrono::milliseconds timeout, int64_t through) {
   std::unique_lock<std::mutex> l(in_flight_->mu);
   const auto& outstanding = in_flight_->outstanding;
-  return in_flight_->cv.wait_for(l, timeout,
-                                 [&] {
-                                   return in_flight_->failed || outstanding.empty() ||
-                                          *outstanding.begin() > through;
-                                 }) &&
-         !in_flight_->failed;
+  return in_flight_->cv.wait_for(l, timeout, [&] {
+    return in_flight_->failed || outstanding.empty() || *outstanding.begin() > through;
+  }) && !in_flight_->failed;
 }
 
 void PartitionWorker::MaybeTick() {
@@ -403,8 +400,8 @@ bool PartitionWorker::WriteChunks(const PendingSnapshot& p) {
   size_t bytes = 0;
   for (const auto& c : chunks) {
     bytes += c.data().size();
-    auto pos =
-        options_.snapshot_producer->Produce(kSnapshotsTopic, ChunkKey(c), c.SerializeAsString(), partition_);
+    auto pos = options_.snapshot_producer->Produce(kSnapshotsTopic, ChunkKey(c),
+                                                   c.SerializeAsString(), partition_);
     if (!pos.ok()) {
       spdlog::warn("partition {}: snapshot not written: {}", partition_, pos.status().ToString());
       if (options_.metrics != nullptr) options_.metrics->SnapshotFailed();

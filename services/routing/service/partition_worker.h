@@ -9,9 +9,10 @@
 // `snapshot_every` commands — only once every earlier event is acknowledged, so a snapshot never
 // covers an event that could be lost. The worker thread only builds a snapshot (a copy of the
 // state); a writer thread of its own waits for those events, serializes and produces it, so the
-// commands behind it do not wait for the broker (one snapshot in hand at a time). If the broker fails to take an event, the worker drops its
-// state and recovers again from the last snapshot, which re-publishes what may be missing.
-// Stop() (partition revoked, shutdown) writes a final snapshot so the next owner starts there.
+// commands behind it do not wait for the broker (one snapshot in hand at a time). If the broker
+// fails to take an event, the worker drops its state and recovers again from the last snapshot,
+// which re-publishes what may be missing. Stop() (partition revoked, shutdown) writes a final
+// snapshot so the next owner starts there.
 #pragma once
 
 #include <atomic>
@@ -40,11 +41,11 @@
 namespace sb::routing {
 
 struct WorkerOptions {
-  kafka_io::KafkaConfig kafka;             // for the snapshot and replay readers
+  kafka_io::KafkaConfig kafka;                      // for the snapshot and replay readers
   kafka_io::Producer* producer = nullptr;           // events, ticks; not owned
   kafka_io::Producer* snapshot_producer = nullptr;  // snapshots; not owned
-  RoutingMetrics* metrics = nullptr;       // not owned
-  std::string replica_id;                  // makes snapshot ids unique
+  RoutingMetrics* metrics = nullptr;                // not owned
+  std::string replica_id;                           // makes snapshot ids unique
   std::chrono::milliseconds snapshot_interval{5000};
   int64_t snapshot_every = 10000;  // commands
   size_t max_chunk_bytes = 512 * 1024;
@@ -86,8 +87,8 @@ class PartitionWorker {
   struct InFlight {
     std::mutex mu;
     std::condition_variable cv;
-    int64_t next_seq = 0;              // of the next event produced
-    std::set<int64_t> outstanding;     // sequence numbers not yet acknowledged
+    int64_t next_seq = 0;           // of the next event produced
+    std::set<int64_t> outstanding;  // sequence numbers not yet acknowledged
     bool failed = false;
   };
 
@@ -131,8 +132,8 @@ class PartitionWorker {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<kafka_io::Record> inbox_;       // guarded by mu_
-  bool stop_ = false;                        // guarded by mu_
+  std::deque<kafka_io::Record> inbox_;  // guarded by mu_
+  bool stop_ = false;                   // guarded by mu_
 
   std::atomic<bool> ready_{false};
   std::atomic<int64_t> committable_{-1};

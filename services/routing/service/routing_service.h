@@ -84,9 +84,10 @@ class RoutingService : public kafka_io::ConsumerListener {
 
   const ServiceOptions options_;
   RoutingMetrics* const metrics_;
-  std::unique_ptr<kafka_io::Producer> producer_;           // events, ticks
-  std::unique_ptr<kafka_io::Producer> snapshot_producer_;  // snapshots (large; kept off events' way)
-  std::unique_ptr<RoutingClient> client_;         // API commands
+  std::unique_ptr<kafka_io::Producer> producer_;  // events, ticks
+  std::unique_ptr<kafka_io::Producer>
+      snapshot_producer_;                  // snapshots (large; kept off events' way)
+  std::unique_ptr<RoutingClient> client_;  // API commands
   std::unique_ptr<EventTail> tail_;
   std::unique_ptr<kafka_io::Consumer> consumer_;  // consumer thread only (after Start)
   std::function<void(bool)> on_ready_change_;
