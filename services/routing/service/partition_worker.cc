@@ -116,8 +116,11 @@ void PartitionWorker::Main() {
         stop = stop_;
       }
       if (!batch.empty()) {
-        std::lock_guard<std::shared_timed_mutex> state(state_mu_);
-        for (const auto& r : batch) ApplyRecord(r, /*live=*/true);
+        {
+          std::lock_guard<std::shared_timed_mutex> state(state_mu_);
+          for (const auto& r : batch) ApplyRecord(r, /*live=*/true);
+        }
+        GiveWriter(std::move(batch));
       }
       {
         std::lock_guard<std::mutex> l(in_flight_->mu);
@@ -126,13 +129,7 @@ void PartitionWorker::Main() {
       if (failed) break;
       if (stop) {
         SetReady(false);
-        WaitWriterIdle();
-        bool last_failed;
-        {
-          std::lock_guard<std::mutex> lock(writer_mu_);
-          last_failed = last_write_failed_;
-        }
-        if (processor_->applied_since_snapshot() > 0 || last_failed) WriteSnapshot();
+        FinalSnapshot();
         if (options_.metrics != nullptr) {
           processor_->ForEachDomain(
               [&](const Engine& e) { options_.metrics->RemoveTenant(e.tenant_id()); });
@@ -140,16 +137,14 @@ void PartitionWorker::Main() {
         return;
       }
       MaybeTick();
-      const auto now = Clock::now();
-      if (SnapshotDue(now)) StartSnapshot();
-      if (now - last_report_ >= std::chrono::seconds(1)) ReportTenants();
+      if (Clock::now() - last_report_ >= std::chrono::seconds(1)) ReportTenants();
     }
     // An event was not acknowledged: forget the state and rebuild it from the last snapshot; the
     // replay re-publishes everything after it (consumers drop what they already have).
     spdlog::warn("partition {}: an event could not be published; recovering from the snapshot",
                  partition_);
     SetReady(false);
-    WaitWriterIdle();  // it gives up on the snapshot in hand: an event before it failed
+    DropWriterCopy();  // a snapshot in hand is given up: an event before it failed
     std::unique_lock<std::mutex> l(in_flight_->mu);
     in_flight_->cv.wait_for(l, std::chrono::seconds(30),
                             [&] { return in_flight_->outstanding.empty(); });
@@ -212,7 +207,7 @@ bool PartitionWorker::Recover() {
           "partition {}: recovered at offset {} ({} domains, {} commands replayed) in {:.3f} s",
           partition_, processor_->last_offset(), processor_->domain_count(), replayed, took);
       if (options_.metrics != nullptr) options_.metrics->Recovered(took, replayed);
-      last_snapshot_ = Clock::now();
+      GiveWriterBase();
       last_report_ = Clock::time_point();
       committable_.store(processor_->last_offset() + 1);
       SetReady(true);
@@ -322,80 +317,140 @@ void PartitionWorker::MaybeTick() {
   if (s.ok() && options_.metrics != nullptr) options_.metrics->TickAppended();
 }
 
-bool PartitionWorker::SnapshotDue(Clock::time_point now) {
-  const int64_t applied = processor_->applied_since_snapshot();
-  std::lock_guard<std::mutex> lock(writer_mu_);
-  if (writer_busy_) return false;  // one snapshot in hand at a time; look again next round
-  if (applied == 0 && !last_write_failed_) return false;
-  return now - last_snapshot_ >= options_.snapshot_interval || applied >= options_.snapshot_every;
+int64_t PartitionWorker::LastEventSeq() {
+  std::lock_guard<std::mutex> l(in_flight_->mu);
+  return in_flight_->next_seq - 1;
 }
 
-void PartitionWorker::StartSnapshot() {
-  PendingSnapshot p;
-  p.started = Clock::now();
-  last_snapshot_ = p.started;  // also paces retries after a failure
-  {
-    std::lock_guard<std::mutex> l(in_flight_->mu);
-    p.events_through = in_flight_->next_seq - 1;
-  }
-  p.snapshot = processor_->Snapshot();
-  processor_->MarkSnapshotted();
-  p.build_s = Seconds(Clock::now() - p.started);
+void PartitionWorker::GiveWriterBase() {
+  Base base;
+  base.snapshot = processor_->Snapshot();  // once per recovery; the writer copies from here on
+  base.events_through = LastEventSeq();
   {
     std::lock_guard<std::mutex> lock(writer_mu_);
-    writer_slot_ = std::move(p);
-    writer_busy_ = true;
-    last_write_failed_ = false;
+    writer_base_ = std::move(base);
+    writer_queue_.clear();
   }
   writer_cv_.notify_all();
 }
 
+void PartitionWorker::GiveWriter(std::deque<kafka_io::Record> batch) {
+  Applied applied;
+  applied.records = std::move(batch);
+  applied.events_through = LastEventSeq();
+  {
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    writer_queue_.push_back(std::move(applied));
+  }
+  writer_cv_.notify_all();
+}
+
+void PartitionWorker::DropWriterCopy() {
+  std::unique_lock<std::mutex> lock(writer_mu_);
+  writer_drop_ = true;
+  writer_base_.reset();
+  writer_queue_.clear();
+  writer_cv_.notify_all();
+  writer_cv_.wait(lock, [&] { return !writer_drop_ && !writer_busy_; });
+}
+
+void PartitionWorker::FinalSnapshot() {
+  std::unique_lock<std::mutex> lock(writer_mu_);
+  writer_final_ = true;
+  writer_final_done_ = false;
+  writer_cv_.notify_all();
+  writer_cv_.wait(lock, [&] { return writer_final_done_; });
+}
+
 void PartitionWorker::WriterMain() {
+  std::unique_lock<std::mutex> lock(writer_mu_);
   while (true) {
-    PendingSnapshot p;
-    {
-      std::unique_lock<std::mutex> lock(writer_mu_);
-      writer_cv_.wait(lock, [&] { return writer_stop_ || writer_slot_.has_value(); });
-      if (!writer_slot_.has_value()) return;
-      p = std::move(*writer_slot_);
-      writer_slot_.reset();
+    const auto has_work = [&] {
+      return writer_stop_ || writer_drop_ || writer_base_.has_value() || !writer_queue_.empty() ||
+             writer_final_;
+    };
+    if (copy_ != nullptr) {
+      writer_cv_.wait_until(lock, last_snapshot_ + options_.snapshot_interval, has_work);
+    } else {
+      writer_cv_.wait(lock, has_work);
     }
-    const bool ok = WriteChunks(p);
-    {
-      std::lock_guard<std::mutex> lock(writer_mu_);
-      writer_busy_ = false;
-      if (!ok) last_write_failed_ = true;
+    if (writer_stop_) return;
+    if (writer_drop_) {
+      copy_.reset();
+      writer_drop_ = false;
+      writer_cv_.notify_all();
+    }
+    std::optional<Base> base = std::move(writer_base_);
+    writer_base_.reset();
+    std::deque<Applied> work;
+    work.swap(writer_queue_);
+    const bool final = writer_final_;
+    writer_busy_ = true;
+    lock.unlock();
+
+    if (base.has_value()) {
+      copy_ = std::make_unique<PartitionProcessor>(partition_, options_.engine);
+      absl::Status s = copy_->Restore(base->snapshot);
+      if (!s.ok()) {  // cannot happen: the snapshot was just made by the same code
+        spdlog::error("partition {}: the snapshot writer could not copy the state: {}", partition_,
+                      s.ToString());
+        copy_.reset();
+      }
+      copy_events_through_ = base->events_through;
+      last_snapshot_ = Clock::now();
+      last_write_failed_ = false;
+    }
+    if (copy_ != nullptr) {
+      for (const Applied& a : work) {
+        for (const auto& r : a.records) ApplyToCopy(r);
+        copy_events_through_ = a.events_through;
+      }
+      if (SnapshotDue(Clock::now(), final)) last_write_failed_ = !WriteSnapshot();
+    }
+
+    lock.lock();
+    writer_busy_ = false;
+    if (final) {
+      writer_final_ = false;
+      writer_final_done_ = true;
     }
     writer_cv_.notify_all();
   }
 }
 
-void PartitionWorker::WaitWriterIdle() {
-  std::unique_lock<std::mutex> lock(writer_mu_);
-  writer_cv_.wait(lock, [&] { return !writer_busy_; });
+void PartitionWorker::ApplyToCopy(const kafka_io::Record& record) {
+  if (record.offset <= copy_->last_offset()) return;
+  v1::RoutingCommand command;
+  if (!command.ParseFromString(record.value) || command.tenant_id().empty()) {
+    copy_->Skip(record.offset);  // as the worker did
+    return;
+  }
+  discarded_.clear();
+  copy_->Apply(record.offset, command, &discarded_);
+}
+
+bool PartitionWorker::SnapshotDue(Clock::time_point now, bool final) const {
+  const int64_t applied = copy_->applied_since_snapshot();
+  if (applied == 0 && !last_write_failed_) return false;
+  if (final) return true;
+  // After a failure, retry on the interval only (not on every batch).
+  return now - last_snapshot_ >= options_.snapshot_interval ||
+         (applied >= options_.snapshot_every && !last_write_failed_);
 }
 
 bool PartitionWorker::WriteSnapshot() {
-  PendingSnapshot p;
-  p.started = Clock::now();
-  last_snapshot_ = p.started;
-  p.snapshot = processor_->Snapshot();
-  p.build_s = Seconds(Clock::now() - p.started);
-  if (!WriteChunks(p)) return false;
-  processor_->MarkSnapshotted();
-  return true;
-}
-
-bool PartitionWorker::WriteChunks(const PendingSnapshot& p) {
-  const auto t0 = Clock::now();
-  if (!WaitDelivered(std::chrono::seconds(30), p.events_through)) {
+  const auto started = Clock::now();
+  last_snapshot_ = started;
+  const v1::PartitionSnapshot snapshot = copy_->Snapshot();
+  const auto t_built = Clock::now();
+  if (!WaitDelivered(std::chrono::seconds(30), copy_events_through_)) {
     spdlog::warn("partition {}: events not acknowledged; snapshot postponed", partition_);
     if (options_.metrics != nullptr) options_.metrics->SnapshotFailed();
     return false;
   }
   const auto t_delivered = Clock::now();
   const std::string id = absl::StrCat(options_.replica_id, "/", partition_, "/", ++snapshot_seq_);
-  const auto chunks = SplitSnapshot(p.snapshot, id, options_.max_chunk_bytes);
+  const auto chunks = SplitSnapshot(snapshot, id, options_.max_chunk_bytes);
   const auto t_split = Clock::now();
   size_t bytes = 0;
   for (const auto& c : chunks) {
@@ -408,15 +463,16 @@ bool PartitionWorker::WriteChunks(const PendingSnapshot& p) {
       return false;
     }
   }
-  committable_.store(p.snapshot.command_offset() + 1);
+  copy_->MarkSnapshotted();
+  committable_.store(snapshot.command_offset() + 1);
   spdlog::debug(
-      "partition {}: snapshot at offset {}: {} bytes in {} chunks; built {:.1f} ms (worker "
-      "thread), waited for events {:.1f} ms, serialized {:.1f} ms, written {:.1f} ms",
-      partition_, p.snapshot.command_offset(), bytes, chunks.size(), 1000 * p.build_s,
-      1000 * Seconds(t_delivered - t0), 1000 * Seconds(t_split - t_delivered),
-      1000 * Seconds(Clock::now() - t_split));
+      "partition {}: snapshot at offset {}: {} bytes in {} chunks; built {:.1f} ms, waited for "
+      "events {:.1f} ms, serialized {:.1f} ms, written {:.1f} ms (writer thread)",
+      partition_, snapshot.command_offset(), bytes, chunks.size(),
+      1000 * Seconds(t_built - started), 1000 * Seconds(t_delivered - t_built),
+      1000 * Seconds(t_split - t_delivered), 1000 * Seconds(Clock::now() - t_split));
   if (options_.metrics != nullptr) {
-    options_.metrics->SnapshotWritten(bytes, Seconds(Clock::now() - p.started));
+    options_.metrics->SnapshotWritten(bytes, Seconds(Clock::now() - started));
   }
   return true;
 }
