@@ -485,7 +485,8 @@ int main(int argc, char** argv) {
   app.add_option("--tenant-prefix", f.tenant_prefix, "Tenant ids are PREFIX-N")
       ->capture_default_str();
   app.add_option("--kafka", f.kafka,
-                 "librdkafka PROP=VALUE for sb-load's own producer and consumer (repeatable)");
+                 "librdkafka PROP=VALUE for sb-load's own producer and consumer (repeatable; "
+                 "defaults: producer linger.ms=10, consumer fetch.wait.max.ms=5)");
   app.add_flag("--check", f.check,
                "Exit 1 unless every interaction was offered with no error or rejected command");
   app.add_flag("--quiet", f.quiet, "No per-second progress lines on stderr");
