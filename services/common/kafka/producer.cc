@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
 
 namespace sb::kafka_io {
 namespace {
@@ -64,7 +65,10 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
 Producer::Producer(rd_kafka_t* rk, std::chrono::milliseconds message_timeout,
                    std::chrono::milliseconds close_timeout)
     : rk_(rk), message_timeout_(message_timeout), close_timeout_(close_timeout) {
-  poll_thread_ = std::thread([this] { PollLoop(); });
+  poll_thread_ = std::thread([this] {
+    NameThisThread("sb-kafka-acks");
+    PollLoop();
+  });
 }
 
 Producer::~Producer() {

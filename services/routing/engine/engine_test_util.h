@@ -46,6 +46,18 @@ inline int64_t Ms(const google::protobuf::Timestamp& t) {
   return t.seconds() * 1000 + t.nanos() / 1000000;
 }
 
+// A command with a tenant, an id and a time (what the Driver adds to the builders' commands),
+// for tests that feed a PartitionProcessor or the command log directly.
+inline v1::RoutingCommand CommandAt(const std::string& tenant, const std::string& id,
+                                    int64_t at_ms) {
+  v1::RoutingCommand c;
+  c.set_command_id(id);
+  c.set_tenant_id(tenant);
+  c.mutable_time()->set_seconds(at_ms / 1000);
+  c.mutable_time()->set_nanos(static_cast<int32_t>((at_ms % 1000) * 1000000));
+  return c;
+}
+
 // Deterministic serialization (map entries sorted), so equal messages give equal bytes.
 inline std::string Bytes(const google::protobuf::Message& m) {
   std::string out;

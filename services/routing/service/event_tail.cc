@@ -1,22 +1,44 @@
 #include "routing/service/event_tail.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
+#include "google/protobuf/arena.h"
 #include "routing/client/routing_client.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::routing {
 
 std::string InteractionIdOf(const v1::RoutingEvent& event) {
+  // The body's `interaction_id` field, by body field, looked up once (every replica's tail reads
+  // every event).
+  struct Fields {
+    const google::protobuf::OneofDescriptor* body = nullptr;
+    std::map<const google::protobuf::FieldDescriptor*, const google::protobuf::FieldDescriptor*>
+        interaction_id;
+  };
+  static const Fields* const kFields = [] {
+    auto* f = new Fields;
+    f->body = v1::RoutingEvent::descriptor()->FindOneofByName("body");
+    for (int i = 0; i < f->body->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor* set = f->body->field(i);
+      if (set->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) continue;
+      const google::protobuf::FieldDescriptor* id =
+          set->message_type()->FindFieldByName("interaction_id");
+      if (id != nullptr && id->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+        f->interaction_id[set] = id;
+      }
+    }
+    return f;
+  }();
   const google::protobuf::Reflection* refl = event.GetReflection();
-  const google::protobuf::OneofDescriptor* body =
-      v1::RoutingEvent::descriptor()->FindOneofByName("body");
-  const google::protobuf::FieldDescriptor* set = refl->GetOneofFieldDescriptor(event, body);
-  if (set == nullptr || set->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) return "";
+  const google::protobuf::FieldDescriptor* set =
+      refl->GetOneofFieldDescriptor(event, kFields->body);
+  auto it = kFields->interaction_id.find(set);
+  if (it == kFields->interaction_id.end()) return "";
   const google::protobuf::Message& msg = refl->GetMessage(event, set);
-  const google::protobuf::FieldDescriptor* id =
-      msg.GetDescriptor()->FindFieldByName("interaction_id");
-  if (id == nullptr || id->type() != google::protobuf::FieldDescriptor::TYPE_STRING) return "";
-  return msg.GetReflection()->GetString(msg, id);
+  return msg.GetReflection()->GetString(msg, it->second);
 }
 
 std::vector<v1::RoutingEvent> EventTail::Subscription::Next(std::chrono::milliseconds timeout) {
@@ -47,7 +69,10 @@ absl::StatusOr<std::unique_ptr<EventTail>> EventTail::Start(const Options& optio
   }
   if (absl::Status s = (*consumer)->Assign(parts); !s.ok()) return s;
   std::unique_ptr<EventTail> tail(new EventTail(options, *std::move(consumer)));
-  tail->thread_ = std::thread([t = tail.get()] { t->Loop(); });
+  tail->thread_ = std::thread([t = tail.get()] {
+    NameThisThread("sb-event-tail");
+    t->Loop();
+  });
   return tail;
 }
 
@@ -57,20 +82,23 @@ EventTail::~EventTail() {
 }
 
 void EventTail::Loop() {
+  // Parsed events live on the arena until their batch is done: no allocation per field.
+  google::protobuf::Arena arena;
   while (!stop_.load()) {
     auto records = consumer_->Poll(std::chrono::milliseconds(100), 1000);
     if (!records.ok()) {
       spdlog::error("event tail: {}", records.status().ToString());
       return;
     }
-    for (const auto& r : *records) {
-      v1::RoutingEvent e;
-      if (e.ParseFromString(r.value)) Add(std::move(e));
+    for (auto& r : *records) {
+      auto* e = google::protobuf::Arena::CreateMessage<v1::RoutingEvent>(&arena);
+      if (e->ParseFromString(r.value)) Add(*e, std::move(r.value));
     }
+    arena.Reset();
   }
 }
 
-void EventTail::Add(v1::RoutingEvent event) {
+void EventTail::Add(const v1::RoutingEvent& event, std::string bytes) {
   std::string interaction = InteractionIdOf(event);
   if (interaction.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
@@ -82,19 +110,20 @@ void EventTail::Add(v1::RoutingEvent event) {
                              now - order_.front().first > options_.retention)) {
     auto it = retained_.find(order_.front().second);
     if (it != retained_.end() && !it->second.empty()) {
-      it->second.erase(it->second.begin());
+      it->second.pop_front();
       --retained_count_;
       if (it->second.empty()) retained_.erase(it);
     }
     order_.pop_front();
   }
-  auto [begin, end] = subscribers_.equal_range(key);
-  for (auto it = begin; it != end; ++it) {
-    std::lock_guard<std::mutex> l(it->second->mu);
-    it->second->pending.push_back(event);
-    it->second->cv.notify_all();
+  if (auto it = subscribers_.find(key); it != subscribers_.end()) {
+    for (const auto& sub : it->second) {
+      std::lock_guard<std::mutex> l(sub->mu);
+      sub->pending.emplace_back().CopyFrom(event);
+      sub->cv.notify_all();
+    }
   }
-  retained_[key].push_back(std::move(event));
+  retained_[key].push_back(std::move(bytes));
   order_.emplace_back(now, std::move(key));
   ++retained_count_;
 }
@@ -106,22 +135,21 @@ std::shared_ptr<EventTail::Subscription> EventTail::Subscribe(const std::string&
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = retained_.find(key); it != retained_.end()) {
     std::lock_guard<std::mutex> l(sub->mu);
-    sub->pending.assign(it->second.begin(), it->second.end());
+    for (const std::string& bytes : it->second) {
+      if (!sub->pending.emplace_back().ParseFromString(bytes)) sub->pending.pop_back();
+    }
   }
-  subscribers_.emplace(std::move(key), sub);
+  subscribers_[std::move(key)].push_back(sub);
   return sub;
 }
 
 void EventTail::Unsubscribe(const std::string& tenant, const std::string& interaction_id,
                             const std::shared_ptr<Subscription>& sub) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto [begin, end] = subscribers_.equal_range(Key{tenant, interaction_id});
-  for (auto it = begin; it != end; ++it) {
-    if (it->second == sub) {
-      subscribers_.erase(it);
-      return;
-    }
-  }
+  auto it = subscribers_.find(Key{tenant, interaction_id});
+  if (it == subscribers_.end()) return;
+  std::erase(it->second, sub);
+  if (it->second.empty()) subscribers_.erase(it);
 }
 
 }  // namespace sb::routing

@@ -11,7 +11,6 @@
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "grpcpp/support/proto_buffer_reader.h"
 
 namespace sb::routing {
 namespace {
@@ -104,29 +103,24 @@ grpc::ServerUnaryReactor* InteractionServiceImpl::Enqueue(grpc::CallbackServerCo
     reactor->Finish(s);
   };
   v1::EnqueueRequest req;
-  {
-    grpc::ByteBuffer bytes(*request);  // shares the slices
-    grpc::ProtoBufferReader reader(&bytes);
-    if (!reader.status().ok() || !req.ParseFromZeroCopyStream(&reader)) {
-      reactor->Finish(Invalid("INVALID_ARGUMENT",
-                              "request: not a valid switchboard.routing.v1.EnqueueRequest"));
-      return reactor;
-    }
+  grpc::ByteBuffer bytes(*request);  // shares the slices; Deserialize consumes it
+  if (!grpc::SerializationTraits<v1::EnqueueRequest>::Deserialize(&bytes, &req).ok()) {
+    reactor->Finish(
+        Invalid("INVALID_ARGUMENT", "request: not a valid switchboard.routing.v1.EnqueueRequest"));
+    return reactor;
   }
   v1::RoutingCommand command;
   if (grpc::Status s = PrepareEnqueue(&req, &command); !s.ok()) {
-    if (IsNotOwner(s) && peers_ != nullptr && !peers_->empty() && !IsForwarded(ctx)) {
-      // Rare (a client that called a replica not owning the tenant): the forward blocks this
-      // callback thread for the peer's round trip.
-      v1::EnqueueResponse resp;
-      s = peers_->Forward<v1::InteractionService>(ctx, req, &resp,
-                                                  &v1::InteractionService::Stub::Enqueue);
-      if (s.ok()) {
-        finish_ok(resp);
-        return reactor;
-      }
+    // A forward (rare: a client that called a replica not owning the tenant) blocks this
+    // callback thread for the peer's round trip.
+    v1::EnqueueResponse resp;
+    s = AnswerOrForward<v1::InteractionService>(s, peers_, ctx, req, &resp,
+                                                &v1::InteractionService::Stub::Enqueue);
+    if (s.ok()) {
+      finish_ok(resp);
+    } else {
+      reactor->Finish(s);
     }
-    reactor->Finish(s);
     return reactor;
   }
   absl::Status sending = service_->client().SendAsync(
@@ -162,9 +156,7 @@ grpc::Status InteractionServiceImpl::PrepareEnqueue(const v1::EnqueueRequest* re
 
 grpc::Status InteractionServiceImpl::Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
                                             v1::CancelResponse* resp) {
-  grpc::Status s = CancelHere(req, resp);
-  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
-  return peers_->Forward<v1::InteractionService>(ctx, *req, resp,
+  return AnswerOrForward<v1::InteractionService>(CancelHere(req, resp), peers_, ctx, *req, resp,
                                                  &v1::InteractionService::Stub::Cancel);
 }
 
@@ -196,9 +188,7 @@ grpc::Status InteractionServiceImpl::CancelHere(const v1::CancelRequest* req,
 grpc::Status InteractionServiceImpl::Get(grpc::ServerContext* ctx,
                                          const v1::GetInteractionRequest* req,
                                          v1::GetInteractionResponse* resp) {
-  grpc::Status s = GetHere(req, resp);
-  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
-  return peers_->Forward<v1::InteractionService>(ctx, *req, resp,
+  return AnswerOrForward<v1::InteractionService>(GetHere(req, resp), peers_, ctx, *req, resp,
                                                  &v1::InteractionService::Stub::Get);
 }
 
@@ -257,9 +247,8 @@ grpc::Status InteractionServiceImpl::Watch(
 grpc::Status ConfigServiceImpl::ApplyConfig(grpc::ServerContext* ctx,
                                             const v1::ApplyConfigRequest* req,
                                             v1::ApplyConfigResponse* resp) {
-  grpc::Status s = ApplyConfigHere(req, resp);
-  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
-  return peers_->Forward<v1::ConfigService>(ctx, *req, resp, &v1::ConfigService::Stub::ApplyConfig);
+  return AnswerOrForward<v1::ConfigService>(ApplyConfigHere(req, resp), peers_, ctx, *req, resp,
+                                            &v1::ConfigService::Stub::ApplyConfig);
 }
 
 grpc::Status ConfigServiceImpl::ApplyConfigHere(const v1::ApplyConfigRequest* req,
@@ -341,9 +330,8 @@ grpc::Status ConfigServiceImpl::ApplyConfigHere(const v1::ApplyConfigRequest* re
 grpc::Status ConfigServiceImpl::ListQueues(grpc::ServerContext* ctx,
                                            const v1::ListQueuesRequest* req,
                                            v1::ListQueuesResponse* resp) {
-  grpc::Status s = ListQueuesHere(req, resp);
-  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
-  return peers_->Forward<v1::ConfigService>(ctx, *req, resp, &v1::ConfigService::Stub::ListQueues);
+  return AnswerOrForward<v1::ConfigService>(ListQueuesHere(req, resp), peers_, ctx, *req, resp,
+                                            &v1::ConfigService::Stub::ListQueues);
 }
 
 grpc::Status ConfigServiceImpl::ListQueuesHere(const v1::ListQueuesRequest* req,
@@ -365,9 +353,8 @@ grpc::Status ConfigServiceImpl::ListQueuesHere(const v1::ListQueuesRequest* req,
 grpc::Status ConfigServiceImpl::ListAgents(grpc::ServerContext* ctx,
                                            const v1::ListAgentsRequest* req,
                                            v1::ListAgentsResponse* resp) {
-  grpc::Status s = ListAgentsHere(req, resp);
-  if (!IsNotOwner(s) || peers_ == nullptr || peers_->empty() || IsForwarded(ctx)) return s;
-  return peers_->Forward<v1::ConfigService>(ctx, *req, resp, &v1::ConfigService::Stub::ListAgents);
+  return AnswerOrForward<v1::ConfigService>(ListAgentsHere(req, resp), peers_, ctx, *req, resp,
+                                            &v1::ConfigService::Stub::ListAgents);
 }
 
 grpc::Status ConfigServiceImpl::ListAgentsHere(const v1::ListAgentsRequest* req,

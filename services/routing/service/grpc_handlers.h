@@ -48,6 +48,17 @@ bool IsForwarded(const grpc::ServerContextBase* ctx);
 // True for UNAVAILABLE "NOT_OWNER: ...".
 bool IsNotOwner(const grpc::Status& s);
 
+// `here` (this replica's answer), or the peers' answer when `here` is NOT_OWNER, there are
+// peers (`peers` may be null) and the call was not itself forwarded.
+template <typename Service, typename Req, typename Resp>
+grpc::Status AnswerOrForward(grpc::Status here, Peers* peers, const grpc::ServerContextBase* ctx,
+                             const Req& req, Resp* resp,
+                             grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Req&,
+                                                                   Resp*)) {
+  if (!IsNotOwner(here) || peers == nullptr || peers->empty() || IsForwarded(ctx)) return here;
+  return peers->Forward<Service>(ctx, req, resp, method);
+}
+
 // The gRPC status for an engine rejection: NO_SUCH_* -> NOT_FOUND, DUPLICATE_INTERACTION ->
 // ALREADY_EXISTS, anything else -> INVALID_ARGUMENT; message "REASON: message".
 grpc::Status RejectionStatus(const Rejection& r, const std::string& prefix = "");

@@ -23,7 +23,6 @@ absl::Status PartitionProcessor::Restore(const v1::PartitionSnapshot& snapshot) 
   }
   domains_ = std::move(domains);
   last_offset_ = snapshot.command_offset();
-  applied_since_snapshot_ = 0;
   due_.clear();
   due_by_tenant_.clear();
   for (const auto& [tenant, engine] : domains_) UpdateDue(tenant, *engine);
@@ -34,7 +33,6 @@ bool PartitionProcessor::Apply(int64_t offset, const v1::RoutingCommand& command
                                std::vector<v1::RoutingEvent>* events) {
   if (offset <= last_offset_) return false;
   last_offset_ = offset;
-  ++applied_since_snapshot_;
   auto it = domains_.find(command.tenant_id());
   if (it == domains_.end()) {
     it = domains_
@@ -56,7 +54,6 @@ bool PartitionProcessor::Apply(int64_t offset, const v1::RoutingCommand& command
 bool PartitionProcessor::Skip(int64_t offset) {
   if (offset <= last_offset_) return false;
   last_offset_ = offset;
-  ++applied_since_snapshot_;
   return true;
 }
 

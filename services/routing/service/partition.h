@@ -56,8 +56,6 @@ class PartitionProcessor {
 
   int32_t partition() const { return partition_; }
   int64_t last_offset() const { return last_offset_; }
-  int64_t applied_since_snapshot() const { return applied_since_snapshot_; }
-  void MarkSnapshotted() { applied_since_snapshot_ = 0; }
   const Engine* FindDomain(const std::string& tenant_id) const;
   size_t domain_count() const { return domains_.size(); }
   template <typename F>
@@ -71,7 +69,6 @@ class PartitionProcessor {
   int32_t partition_;
   EngineOptions options_;
   int64_t last_offset_ = -1;
-  int64_t applied_since_snapshot_ = 0;
   std::map<std::string, std::unique_ptr<Engine>> domains_;  // by tenant
   std::map<std::string, int64_t> due_by_tenant_;
   std::set<std::pair<int64_t, std::string>> due_;

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "routing/engine/engine_test_util.h"
 #include "routing/service/snapshot_chunks.h"
 
 namespace sb::routing {
@@ -11,20 +12,11 @@ namespace {
 
 constexpr int64_t kT0 = 1'700'000'000'000;
 
-v1::RoutingCommand Cmd(const std::string& tenant, const std::string& id, int64_t at_ms) {
-  v1::RoutingCommand c;
-  c.set_command_id(id);
-  c.set_tenant_id(tenant);
-  c.mutable_time()->set_seconds(at_ms / 1000);
-  c.mutable_time()->set_nanos(static_cast<int32_t>((at_ms % 1000) * 1000000));
-  return c;
-}
-
 // A small tenant log: a queue, two agents, calls arriving; offers left to time out.
 std::vector<v1::RoutingCommand> TenantLog(const std::string& tenant, int calls) {
   std::vector<v1::RoutingCommand> log;
   int64_t t = kT0;
-  auto q = Cmd(tenant, "q", t);
+  auto q = test::CommandAt(tenant, "q", t);
   auto* queue = q.mutable_upsert_queue()->mutable_queue();
   queue->set_queue_id("support");
   queue->set_channel(v1::CHANNEL_VOICE);
@@ -32,16 +24,16 @@ std::vector<v1::RoutingCommand> TenantLog(const std::string& tenant, int calls) 
   queue->mutable_offer_timeout()->set_seconds(10);
   log.push_back(q);
   for (const char* agent : {"ann", "bob"}) {
-    auto a = Cmd(tenant, std::string("agent-") + agent, t);
+    auto a = test::CommandAt(tenant, std::string("agent-") + agent, t);
     a.mutable_upsert_agent()->mutable_profile()->set_agent_id(agent);
     log.push_back(a);
-    auto l = Cmd(tenant, std::string("login-") + agent, t);
+    auto l = test::CommandAt(tenant, std::string("login-") + agent, t);
     l.mutable_login()->set_agent_id(agent);
     log.push_back(l);
   }
   for (int i = 0; i < calls; ++i) {
     t += 4000;
-    auto e = Cmd(tenant, "enq-" + std::to_string(i), t);
+    auto e = test::CommandAt(tenant, "enq-" + std::to_string(i), t);
     e.mutable_enqueue()->set_interaction_id("call-" + std::to_string(i));
     e.mutable_enqueue()->set_queue_id("support");
     log.push_back(e);
@@ -275,7 +267,7 @@ TEST(PartitionProcessor, SkipKeepsReplayAligned) {
   std::vector<v1::RoutingEvent> events;
   EXPECT_TRUE(p.Skip(0));
   EXPECT_FALSE(p.Skip(0));
-  EXPECT_FALSE(p.Apply(0, Cmd("acme", "x", kT0), &events));
+  EXPECT_FALSE(p.Apply(0, test::CommandAt("acme", "x", kT0), &events));
   EXPECT_EQ(p.last_offset(), 0);
 }
 

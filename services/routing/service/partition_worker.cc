@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
 #include "google/protobuf/util/time_util.h"
 #include "routing/client/routing_client.h"
 #include "routing/service/snapshot_chunks.h"
@@ -36,8 +37,14 @@ PartitionWorker::~PartitionWorker() { Stop(); }
 
 void PartitionWorker::Start() {
   started_ = true;
-  writer_ = std::thread([this] { WriterMain(); });
-  thread_ = std::thread([this] { Main(); });
+  writer_ = std::thread([this] {
+    NameThisThread(absl::StrCat("sb-snapshot-", partition_));
+    WriterMain();
+  });
+  thread_ = std::thread([this] {
+    NameThisThread(absl::StrCat("sb-worker-", partition_));
+    Main();
+  });
 }
 
 void PartitionWorker::Push(std::vector<kafka_io::Record> records) {
@@ -116,11 +123,13 @@ void PartitionWorker::Main() {
         stop = stop_;
       }
       if (!batch.empty()) {
+        std::vector<AppliedRecord> applied;
+        applied.reserve(batch.size());
         {
           std::lock_guard<std::shared_timed_mutex> state(state_mu_);
-          for (const auto& r : batch) ApplyRecord(r, /*live=*/true);
+          for (const auto& r : batch) ApplyRecord(r, /*live=*/true, &applied);
         }
-        GiveWriter(std::move(batch));
+        GiveWriter(std::move(applied));
       }
       {
         std::lock_guard<std::mutex> l(in_flight_->mu);
@@ -184,6 +193,7 @@ bool PartitionWorker::Recover() {
       }
     }
     size_t replayed = 0;
+    const int64_t restored_offset = processor_->last_offset();  // -1 without a snapshot
     if (status.ok()) {
       absl::StatusOr<std::vector<kafka_io::Record>> commands =
           kafka_io::ReadPartition(options_.kafka, kCommandsTopic, partition_,
@@ -207,7 +217,7 @@ bool PartitionWorker::Recover() {
           "partition {}: recovered at offset {} ({} domains, {} commands replayed) in {:.3f} s",
           partition_, processor_->last_offset(), processor_->domain_count(), replayed, took);
       if (options_.metrics != nullptr) options_.metrics->Recovered(took, replayed);
-      GiveWriterBase();
+      GiveWriterBase(restored_offset);
       last_report_ = Clock::time_point();
       committable_.store(processor_->last_offset() + 1);
       SetReady(true);
@@ -220,7 +230,8 @@ bool PartitionWorker::Recover() {
   }
 }
 
-void PartitionWorker::ApplyRecord(const kafka_io::Record& record, bool live) {
+void PartitionWorker::ApplyRecord(const kafka_io::Record& record, bool live,
+                                  std::vector<AppliedRecord>* applied) {
   if (record.offset <= processor_->last_offset()) return;  // overlap with snapshot/replay
   v1::RoutingCommand command;
   if (!command.ParseFromString(record.value) || command.tenant_id().empty()) {
@@ -228,6 +239,7 @@ void PartitionWorker::ApplyRecord(const kafka_io::Record& record, bool live) {
     if (options_.metrics != nullptr) options_.metrics->MalformedRecord();
     spdlog::warn("partition {}: offset {} is not a routing command; skipped", partition_,
                  record.offset);
+    if (applied != nullptr) applied->push_back(AppliedRecord{record.offset, std::nullopt});
     return;
   }
   events_.clear();
@@ -252,6 +264,7 @@ void PartitionWorker::ApplyRecord(const kafka_io::Record& record, bool live) {
     }
   }
   Publish(events_);
+  if (applied != nullptr) applied->push_back(AppliedRecord{record.offset, std::move(command)});
 }
 
 void PartitionWorker::Publish(const std::vector<v1::RoutingEvent>& events) {
@@ -322,25 +335,40 @@ int64_t PartitionWorker::LastEventSeq() {
   return in_flight_->next_seq - 1;
 }
 
-void PartitionWorker::GiveWriterBase() {
+void PartitionWorker::GiveWriterBase(std::optional<int64_t> snapshotted_through) {
   Base base;
-  base.snapshot = processor_->Snapshot();  // once per recovery; the writer copies from here on
+  base.snapshotted_through = snapshotted_through;
+  base.snapshot = processor_->Snapshot();  // the writer copies from here on
   base.events_through = LastEventSeq();
   {
     std::lock_guard<std::mutex> lock(writer_mu_);
     writer_base_ = std::move(base);
     writer_queue_.clear();
+    writer_queued_records_ = 0;
   }
   writer_cv_.notify_all();
 }
 
-void PartitionWorker::GiveWriter(std::deque<kafka_io::Record> batch) {
-  Applied applied;
-  applied.records = std::move(batch);
-  applied.events_through = LastEventSeq();
+void PartitionWorker::GiveWriter(std::vector<AppliedRecord> applied) {
+  if (applied.empty()) return;  // all overlapped what the state had
+  const int64_t events_through = LastEventSeq();
+  bool full = false;
   {
     std::lock_guard<std::mutex> lock(writer_mu_);
-    writer_queue_.push_back(std::move(applied));
+    full = writer_queued_records_ + applied.size() > options_.max_writer_backlog;
+    if (!full) {
+      writer_queued_records_ += applied.size();
+      writer_queue_.push_back(Applied{std::move(applied), events_through});
+    }
+  }
+  if (full) {  // a fresh copy (which includes `applied`) replaces the backlog
+    writer_rebases_.fetch_add(1);
+    spdlog::warn(
+        "partition {}: the snapshot writer is more than {} commands behind; it gets a fresh copy "
+        "of the state",
+        partition_, options_.max_writer_backlog);
+    GiveWriterBase(std::nullopt);
+    return;
   }
   writer_cv_.notify_all();
 }
@@ -350,6 +378,7 @@ void PartitionWorker::DropWriterCopy() {
   writer_drop_ = true;
   writer_base_.reset();
   writer_queue_.clear();
+  writer_queued_records_ = 0;
   writer_cv_.notify_all();
   writer_cv_.wait(lock, [&] { return !writer_drop_ && !writer_busy_; });
 }
@@ -384,6 +413,7 @@ void PartitionWorker::WriterMain() {
     writer_base_.reset();
     std::deque<Applied> work;
     work.swap(writer_queue_);
+    writer_queued_records_ = 0;
     const bool final = writer_final_;
     writer_busy_ = true;
     lock.unlock();
@@ -397,8 +427,11 @@ void PartitionWorker::WriterMain() {
         copy_.reset();
       }
       copy_events_through_ = base->events_through;
-      last_snapshot_ = Clock::now();
-      last_write_failed_ = false;
+      if (base->snapshotted_through.has_value()) {  // a recovery: a new start
+        snapshotted_through_ = *base->snapshotted_through;
+        last_snapshot_ = Clock::now();
+        last_write_failed_ = false;
+      }
     }
     if (copy_ != nullptr) {
       for (const Applied& a : work) {
@@ -418,20 +451,19 @@ void PartitionWorker::WriterMain() {
   }
 }
 
-void PartitionWorker::ApplyToCopy(const kafka_io::Record& record) {
-  if (record.offset <= copy_->last_offset()) return;
-  v1::RoutingCommand command;
-  if (!command.ParseFromString(record.value) || command.tenant_id().empty()) {
+void PartitionWorker::ApplyToCopy(const AppliedRecord& record) {
+  if (record.offset <= copy_->last_offset()) return;  // the base already had it
+  if (!record.command.has_value()) {
     copy_->Skip(record.offset);  // as the worker did
     return;
   }
   discarded_.clear();
-  copy_->Apply(record.offset, command, &discarded_);
+  copy_->Apply(record.offset, *record.command, &discarded_);
 }
 
 bool PartitionWorker::SnapshotDue(Clock::time_point now, bool final) const {
-  const int64_t applied = copy_->applied_since_snapshot();
-  if (applied == 0 && !last_write_failed_) return false;
+  const int64_t applied = copy_->last_offset() - snapshotted_through_;  // commands, skipped too
+  if (applied <= 0 && !last_write_failed_) return false;
   if (final) return true;
   // After a failure, retry on the interval only (not on every batch).
   return now - last_snapshot_ >= options_.snapshot_interval ||
@@ -463,7 +495,7 @@ bool PartitionWorker::WriteSnapshot() {
       return false;
     }
   }
-  copy_->MarkSnapshotted();
+  snapshotted_through_ = snapshot.command_offset();
   committable_.store(snapshot.command_offset() + 1);
   spdlog::debug(
       "partition {}: snapshot at offset {}: {} bytes in {} chunks; built {:.1f} ms, waited for "

@@ -8,7 +8,7 @@
 // commands when a timer is due, and writes a snapshot every `snapshot_interval` or
 // `snapshot_every` commands — only once every earlier event is acknowledged, so a snapshot never
 // covers an event that could be lost. Snapshots are made off the worker thread: a writer thread
-// keeps a shadow copy of the partition's state, fed the records the worker applied (the engine is
+// keeps a shadow copy of the partition's state, fed the commands the worker applied (the engine is
 // deterministic, so the copy equals the original), builds each snapshot from it, waits for the
 // events before it and produces it. The worker thread never stops its commands to copy the state
 // (building one took 7-30 ms at 2,000 agents per partition; that was the p99 of enqueue->offer).
@@ -51,6 +51,11 @@ struct WorkerOptions {
   std::chrono::milliseconds snapshot_interval{5000};
   int64_t snapshot_every = 10000;  // commands
   size_t max_chunk_bytes = 512 * 1024;
+  // Applied commands the writer may have queued (it falls behind while a broker outage holds
+  // its snapshot write: up to 30 s for the events plus 30 s for the write). Beyond this, the
+  // worker hands it a fresh copy of the state instead (one snapshot build on the worker thread,
+  // 7-30 ms at 2,000 agents per partition), so memory stays bounded.
+  size_t max_writer_backlog = 200000;
   std::chrono::milliseconds read_timeout{60000};  // one snapshot/replay read
   EngineOptions engine;
   // Called (from the worker thread) when the worker becomes ready or stops being ready.
@@ -82,6 +87,8 @@ class PartitionWorker {
   bool ready() const { return ready_.load(); }
   // The offset the group may commit: one past the last snapshot's command offset (-1: none).
   int64_t committable_offset() const { return committable_.load(); }
+  // How many times the writer was given a fresh copy because its backlog was full.
+  int64_t writer_rebases() const { return writer_rebases_.load(); }
 
  private:
   // Delivery bookkeeping shared with the producer's callbacks (which may outlive this object
@@ -94,21 +101,32 @@ class PartitionWorker {
     bool failed = false;
   };
 
+  // A record the worker applied, as it parsed it (no command: not a routing command, skipped).
+  struct AppliedRecord {
+    int64_t offset = -1;
+    std::optional<v1::RoutingCommand> command;
+  };
   // Records the worker applied, for the writer's copy; their events have sequence numbers up to
   // `events_through`.
   struct Applied {
-    std::deque<kafka_io::Record> records;
+    std::vector<AppliedRecord> records;
     int64_t events_through = -1;
   };
-  // The state the writer's copy starts from (after each recovery).
+  // The state the writer's copy starts from (after each recovery, or when its backlog is full).
   struct Base {
     v1::PartitionSnapshot snapshot;
     int64_t events_through = -1;
+    // After a recovery: the offset the newest snapshot in the log covers (-1: none). Not set
+    // for a backlog's fresh copy: the writer keeps counting from its own last snapshot.
+    std::optional<int64_t> snapshotted_through;
   };
 
   void Main();
   bool Recover();  // false if stopped before it finished
-  void ApplyRecord(const kafka_io::Record& record, bool live);
+  // Applies `record` unless it is at or before the state's offset; with `applied`, appends it
+  // there as parsed (for the writer's copy).
+  void ApplyRecord(const kafka_io::Record& record, bool live,
+                   std::vector<AppliedRecord>* applied = nullptr);
   void Publish(const std::vector<v1::RoutingEvent>& events);
   // Waits until every event with a sequence number <= `through` (default: every event produced so
   // far) is acknowledged; false on timeout or as soon as one failed.
@@ -118,14 +136,14 @@ class PartitionWorker {
   int64_t LastEventSeq();
 
   // Worker-thread side of the writer.
-  void GiveWriterBase();                                // after a recovery
-  void GiveWriter(std::deque<kafka_io::Record> batch);  // after applying a batch
+  void GiveWriterBase(std::optional<int64_t> snapshotted_through);
+  void GiveWriter(std::vector<AppliedRecord> applied);  // after applying a batch
   void DropWriterCopy();                                // before a recovery; waits for it
   void FinalSnapshot();                                 // at Stop; waits for it
 
   // Writer thread.
   void WriterMain();
-  void ApplyToCopy(const kafka_io::Record& record);
+  void ApplyToCopy(const AppliedRecord& record);
   bool SnapshotDue(std::chrono::steady_clock::time_point now, bool final) const;
   // Builds a snapshot of the copy, waits for the delivery of the events before it and writes it.
   bool WriteSnapshot();
@@ -155,6 +173,8 @@ class PartitionWorker {
   std::condition_variable writer_cv_;
   std::optional<Base> writer_base_;
   std::deque<Applied> writer_queue_;
+  size_t writer_queued_records_ = 0;  // in writer_queue_
+  std::atomic<int64_t> writer_rebases_{0};
   bool writer_drop_ = false;        // forget the copy (the worker is recovering)
   bool writer_busy_ = false;        // work in hand, outside the lock
   bool writer_final_ = false;       // asked for the final snapshot
@@ -166,6 +186,7 @@ class PartitionWorker {
   // Writer-thread state: the copy of the partition's state.
   std::unique_ptr<PartitionProcessor> copy_;
   int64_t copy_events_through_ = -1;
+  int64_t snapshotted_through_ = -1;                     // offset of the newest snapshot in the log
   std::chrono::steady_clock::time_point last_snapshot_;  // last attempt (paces retries)
   bool last_write_failed_ = false;
   int64_t snapshot_seq_ = 0;                 // numbers the snapshots written (ids)

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::routing {
@@ -72,7 +73,10 @@ absl::Status RoutingService::Start(std::function<void(bool)> on_ready_change) {
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
   if (absl::Status s = consumer_->Subscribe({std::string(kCommandsTopic)}); !s.ok()) return s;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameThisThread("sb-commands");
+    Loop();
+  });
   return absl::OkStatus();
 }
 

@@ -21,6 +21,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "routing/client/routing_client.h"
+#include "routing/engine/engine_test_util.h"
 #include "routing/service/snapshot_chunks.h"
 
 namespace sb::routing {
@@ -35,21 +36,12 @@ int64_t WallMs() {
       .count();
 }
 
-v1::RoutingCommand Cmd(const std::string& tenant, const std::string& id, int64_t at_ms) {
-  v1::RoutingCommand c;
-  c.set_command_id(id);
-  c.set_tenant_id(tenant);
-  c.mutable_time()->set_seconds(at_ms / 1000);
-  c.mutable_time()->set_nanos(static_cast<int32_t>((at_ms % 1000) * 1000000));
-  return c;
-}
-
 // A tenant's log at the current time: a queue, agents who log in, calls that are offered and
 // queued. Offers time out only after ten minutes, so the worker appends no Tick during the test.
 std::vector<v1::RoutingCommand> TenantLog(const std::string& tenant, int agents, int calls) {
   const int64_t t = WallMs();
   std::vector<v1::RoutingCommand> log;
-  auto q = Cmd(tenant, "q", t);
+  auto q = test::CommandAt(tenant, "q", t);
   auto* queue = q.mutable_upsert_queue()->mutable_queue();
   queue->set_queue_id("support");
   queue->set_channel(v1::CHANNEL_VOICE);
@@ -58,18 +50,18 @@ std::vector<v1::RoutingCommand> TenantLog(const std::string& tenant, int agents,
   log.push_back(q);
   for (int i = 0; i < agents; ++i) {
     const std::string agent = absl::StrCat("agent-", i);
-    auto a = Cmd(tenant, "upsert-" + agent, t);
+    auto a = test::CommandAt(tenant, "upsert-" + agent, t);
     a.mutable_upsert_agent()->mutable_profile()->set_agent_id(agent);
     auto* skill = a.mutable_upsert_agent()->mutable_profile()->add_skills();
     skill->set_name("support");
     skill->set_proficiency(3);
     log.push_back(a);
-    auto l = Cmd(tenant, "login-" + agent, t);
+    auto l = test::CommandAt(tenant, "login-" + agent, t);
     l.mutable_login()->set_agent_id(agent);
     log.push_back(l);
   }
   for (int i = 0; i < calls; ++i) {
-    auto e = Cmd(tenant, absl::StrCat("enqueue-", i), t + i);
+    auto e = test::CommandAt(tenant, absl::StrCat("enqueue-", i), t + i);
     e.mutable_enqueue()->set_interaction_id(absl::StrCat("call-", i));
     e.mutable_enqueue()->set_queue_id("support");
     log.push_back(e);
@@ -81,7 +73,9 @@ bool Same(const google::protobuf::Message& a, const google::protobuf::Message& b
   return google::protobuf::util::MessageDifferencer::Equals(a, b);
 }
 
-TEST(PartitionWorkerTest, SnapshotsMadeOffTheWorkerThreadEqualItsState) {
+// Sends ~280 commands through a worker whose writer may queue `max_writer_backlog` of them and
+// checks the worker's state, every snapshot written, the committable offset and the events.
+void CheckSnapshotsEqualState(size_t max_writer_backlog) {
   auto broker = TestBroker::Start(1);
   ASSERT_TRUE(broker.ok()) << broker.status();
   kafka_io::KafkaConfig kafka;
@@ -102,6 +96,7 @@ TEST(PartitionWorkerTest, SnapshotsMadeOffTheWorkerThreadEqualItsState) {
   o.replica_id = "worker-test";
   o.snapshot_interval = std::chrono::hours(1);  // by count only, so the test decides when
   o.snapshot_every = 40;
+  o.max_writer_backlog = max_writer_backlog;
   o.on_ready_change = [&] {
     std::lock_guard<std::mutex> lock(mu);
     cv.notify_all();
@@ -210,6 +205,23 @@ TEST(PartitionWorkerTest, SnapshotsMadeOffTheWorkerThreadEqualItsState) {
     ASSERT_TRUE(e.ParseFromString((*events)[i].value)) << "event " << i;
     EXPECT_TRUE(Same(e, expected_events[i])) << "event " << i << ": " << e.ShortDebugString();
   }
+  // Batches are of 1 to 9 records: with a backlog of 3, every batch of 4 or more replaces the
+  // writer's queue with a fresh copy, whatever the threads' timing.
+  if (max_writer_backlog < 4) {
+    EXPECT_GT(worker.writer_rebases(), 0);
+  } else {
+    EXPECT_EQ(worker.writer_rebases(), 0);
+  }
+}
+
+TEST(PartitionWorkerTest, SnapshotsMadeOffTheWorkerThreadEqualItsState) {
+  CheckSnapshotsEqualState(WorkerOptions().max_writer_backlog);
+}
+
+// The writer's backlog is bounded: past it, the worker hands the writer a fresh copy of its
+// state, and the snapshots made from it are as right as those made from the queue.
+TEST(PartitionWorkerTest, AWriterFarBehindGetsAFreshCopyAndItsSnapshotsStayRight) {
+  CheckSnapshotsEqualState(3);
 }
 
 }  // namespace
