@@ -64,6 +64,16 @@ const std::vector<std::pair<std::string, std::string>>& ConsumerDefaults() {
       new std::vector<std::pair<std::string, std::string>>{{"fetch.wait.max.ms", "5"}};
   return *kDefaults;
 }
+
+// The agents' commands batch for 10 ms (librdkafka's default is 5). They are not on the measured
+// path, and the embedded broker answers a fetch with one batch per partition: every batch costs
+// sb-routing's consumer a round trip, so fewer, larger batches keep it from falling behind
+// (measured in docs/performance.md, "What is left: a slow regime with two replicas").
+const std::vector<std::pair<std::string, std::string>>& ProducerDefaults() {
+  static const auto* kDefaults =
+      new std::vector<std::pair<std::string, std::string>>{{"linger.ms", "10"}};
+  return *kDefaults;
+}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -298,12 +308,7 @@ absl::Status TrafficDriver::Impl::Init() {
   routing::RoutingClientOptions co;
   co.kafka.bootstrap_servers = options_.bootstrap;
   co.kafka.client_id = "sb-traffic";
-  // Agents' commands batch for 10 ms (librdkafka's default is 5). They are not on the measured
-  // path, and the embedded broker answers a fetch with one batch per partition: every batch
-  // costs sb-routing's consumer a round trip, so half as many batches keep it from falling
-  // behind (2 replicas at 2,000/s: broker 35-43% -> 25-29% of a core, p99 33-161 -> 31-37 ms;
-  // docs/performance.md). --kafka linger.ms=N overrides it.
-  co.kafka.overrides = {{"linger.ms", "10"}};
+  co.kafka.overrides = ProducerDefaults();  // --kafka linger.ms=N overrides it
   for (const auto& kv : options_.kafka_overrides) co.kafka.overrides.push_back(kv);
   absl::StatusOr<std::unique_ptr<routing::RoutingClient>> client =
       routing::RoutingClient::Create(co);

@@ -110,7 +110,7 @@ void EventTail::Add(const v1::RoutingEvent& event, std::string bytes) {
                              now - order_.front().first > options_.retention)) {
     auto it = retained_.find(order_.front().second);
     if (it != retained_.end() && !it->second.empty()) {
-      it->second.pop_front();
+      it->second.erase(it->second.begin());
       --retained_count_;
       if (it->second.empty()) retained_.erase(it);
     }
@@ -132,14 +132,21 @@ std::shared_ptr<EventTail::Subscription> EventTail::Subscribe(const std::string&
                                                               const std::string& interaction_id) {
   auto sub = std::make_shared<Subscription>();
   Key key{tenant, interaction_id};
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = retained_.find(key); it != retained_.end()) {
-    std::lock_guard<std::mutex> l(sub->mu);
-    for (const std::string& bytes : it->second) {
-      if (!sub->pending.emplace_back().ParseFromString(bytes)) sub->pending.pop_back();
-    }
+  std::vector<std::string> retained;
+  {
+    // Only a copy of the bytes under the tail's lock: the parse below does not hold up Add.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = retained_.find(key); it != retained_.end()) retained = it->second;
+    subscribers_[std::move(key)].push_back(sub);
   }
-  subscribers_[std::move(key)].push_back(sub);
+  // Events Add queued since are newer than the retained ones: these go in front of them.
+  std::deque<v1::RoutingEvent> earlier;
+  for (const std::string& bytes : retained) {
+    if (!earlier.emplace_back().ParseFromString(bytes)) earlier.pop_back();
+  }
+  std::lock_guard<std::mutex> l(sub->mu);
+  sub->pending.insert(sub->pending.begin(), std::make_move_iterator(earlier.begin()),
+                      std::make_move_iterator(earlier.end()));
   return sub;
 }
 

@@ -84,8 +84,9 @@ class EventTail {
 
   std::mutex mu_;
   EventDeduplicator dedup_;  // guarded by mu_
-  // Each interaction's events, serialized, oldest first.
-  absl::flat_hash_map<Key, std::deque<std::string>> retained_;               // guarded by mu_
+  // Each interaction's events, serialized, oldest first (a handful each: a vector, whose front
+  // erase is cheap at that size, not a deque's 512-byte block).
+  absl::flat_hash_map<Key, std::vector<std::string>> retained_;              // guarded by mu_
   std::deque<std::pair<std::chrono::steady_clock::time_point, Key>> order_;  // guarded by mu_
   size_t retained_count_ = 0;                                                // guarded by mu_
   absl::flat_hash_map<Key, std::vector<std::shared_ptr<Subscription>>> subscribers_;  // mu_

@@ -196,11 +196,15 @@ class PolicyFlow(h.StackTestCase):
         self.assertEqual(allowed.bundle, "house")
 
         # Routing carried the obligations out: the call ended as an agent disconnect...
-        h.wait_for("the call has ended", lambda: self.get_or_none(tenant, call) is None)
-        events = self.events_of(tenant)
-        ended = [e for e in events if h.event_kind(e) == "interaction_ended"
-                 and e.interaction_ended.interaction_id == call]
+        # (Routing applies a command before its events reach the topic, so the test waits for
+        # the event itself, not for Get to stop finding the call.)
+        ended = h.wait_for("the call's end is in the events topic", lambda: [
+            e for e in self.events_of(tenant) if h.event_kind(e) == "interaction_ended"
+            and e.interaction_ended.interaction_id == call])
         self.assertEqual(len(ended), 1)
+        with self.assertRaises(grpc.RpcError) as gone:
+            self.get(tenant, call)
+        self.assertEqual(gone.exception.code(), grpc.StatusCode.NOT_FOUND)
         self.assertEqual(ended[0].interaction_ended.reason, m.END_REASON_AGENT_DISCONNECTED)
         self.assertEqual(ended[0].command_id, allowed.routing_command_ids[0])
         # ...and the agent went on a recovery break that then ended by itself.
