@@ -294,14 +294,19 @@ class Replicas(UpTestCase):
             self.assertIn("billing", p.stdout)
             p = run("agents", "--server", order, "--tenant", "acme", check=0)
             self.assertIn("sup-support", p.stdout)
-        # Enqueue moves on from a replica that cannot take it; Watch is served by any replica.
+        # Enqueue moves on from a replica that cannot take it; so does Watch (only the owner
+        # keeps a partition's events; without --peers, here, a replica does not forward).
         for i, order in enumerate((f"{a},{b}", f"{b},{a}")):
             run("enqueue", "-q", "support", "-i", f"t-{i}", "--server", order, "--tenant", "acme",
                 check=0)
-            for x in (a, b):
-                p = run("watch", f"t-{i}", "--until", "queued", "--server", x, "--tenant", "acme",
+            for o in (f"{a},{b}", f"{b},{a}"):
+                p = run("watch", f"t-{i}", "--until", "queued", "--server", o, "--tenant", "acme",
                         check=0)
                 self.assertIn("queue=support", p.stdout)
+        other = a if owners[0] is answers[1] else b
+        p = run("watch", "t-0", "--until", "queued", "--server", other, "--tenant", "acme",
+                check=1)
+        self.assertIn("error: UNAVAILABLE: NOT_OWNER", p.stderr)
         self.assertEqual(up.stop(signal.SIGTERM), 0, up.output())
         # broker, 2 routing replicas, policy, recording, insights, agent-state
         self.assertEqual(len(up.children), 7)

@@ -257,6 +257,9 @@ absl::StatusOr<std::vector<Record>> ReadPartition(const KafkaConfig& kafka, std:
       (*consumer)->QueryWatermarks(topic, partition, timeout);
   if (!marks.ok()) return marks.status();
   const int64_t end = marks->second;
+  // RD_KAFKA_OFFSET_TAIL(n): the last n records.
+  if (from_offset <= RD_KAFKA_OFFSET_TAIL_BASE)
+    from_offset = end - (RD_KAFKA_OFFSET_TAIL_BASE - from_offset);
   // BEGINNING (or an offset retention already dropped) means the log start.
   if (from_offset < marks->first) from_offset = marks->first;
   std::vector<Record> out;

@@ -2,17 +2,11 @@
 
 #include <map>
 
-#include "absl/strings/str_cat.h"
-#include "common/thread_name.h"
-#include "google/protobuf/arena.h"
-#include "routing/client/routing_client.h"
-#include "spdlog/spdlog.h"
-
 namespace sb::routing {
 
 std::string InteractionIdOf(const v1::RoutingEvent& event) {
-  // The body's `interaction_id` field, by body field, looked up once (every replica's tail reads
-  // every event).
+  // The body's `interaction_id` field, by body field, looked up once (every event published
+  // passes here).
   struct Fields {
     const google::protobuf::OneofDescriptor* body = nullptr;
     std::map<const google::protobuf::FieldDescriptor*, const google::protobuf::FieldDescriptor*>
@@ -48,54 +42,6 @@ std::vector<v1::RoutingEvent> EventTail::Subscription::Next(std::chrono::millise
                                     std::make_move_iterator(pending.end()));
   pending.clear();
   return out;
-}
-
-absl::StatusOr<std::unique_ptr<EventTail>> EventTail::Start(const Options& options) {
-  kafka_io::ConsumerOptions co;
-  co.kafka = options.kafka;
-  // `Watch` is how the telephony edge learns which agent to connect, so events must not wait out
-  // librdkafka's default 500 ms fetch wait, which the embedded broker serves in full when a
-  // partition is idle (a real Kafka answers as soon as data arrives). 20 ms bounds that wait at
-  // about 50 empty fetches/s when idle. A --kafka override still wins.
-  co.kafka.overrides.insert(co.kafka.overrides.begin(), {"fetch.wait.max.ms", "20"});
-  auto consumer = kafka_io::Consumer::Create(co);
-  if (!consumer.ok()) return consumer.status();
-  std::vector<kafka_io::TopicPartitionOffset> parts;
-  for (int32_t p = 0; p < options.partitions; ++p) {
-    // From the end as of now: the high watermark, so nothing written after Start is missed.
-    auto marks = (*consumer)->QueryWatermarks(kEventsTopic, p, std::chrono::seconds(10));
-    if (!marks.ok()) return marks.status();
-    parts.push_back({std::string(kEventsTopic), p, marks->second});
-  }
-  if (absl::Status s = (*consumer)->Assign(parts); !s.ok()) return s;
-  std::unique_ptr<EventTail> tail(new EventTail(options, *std::move(consumer)));
-  tail->thread_ = std::thread([t = tail.get()] {
-    NameThisThread("sb-event-tail");
-    t->Loop();
-  });
-  return tail;
-}
-
-EventTail::~EventTail() {
-  stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-}
-
-void EventTail::Loop() {
-  // Parsed events live on the arena until their batch is done: no allocation per field.
-  google::protobuf::Arena arena;
-  while (!stop_.load()) {
-    auto records = consumer_->Poll(std::chrono::milliseconds(100), 1000);
-    if (!records.ok()) {
-      spdlog::error("event tail: {}", records.status().ToString());
-      return;
-    }
-    for (auto& r : *records) {
-      auto* e = google::protobuf::Arena::CreateMessage<v1::RoutingEvent>(&arena);
-      if (e->ParseFromString(r.value)) Add(*e, std::move(r.value));
-    }
-    arena.Reset();
-  }
 }
 
 void EventTail::Add(const v1::RoutingEvent& event, std::string bytes) {

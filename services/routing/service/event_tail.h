@@ -1,36 +1,32 @@
-// EventTail: this replica's view of the recent routing events of every partition, for
-// InteractionService.Watch (which any replica serves, whoever owns the interaction's partition).
+// EventTail: the recent routing events of the partitions this replica owns, for
+// InteractionService.Watch (answered by the owner of the interaction's partition; another
+// replica forwards the stream to it).
 //
-// One thread reads sb.routing.events.v1 (all partitions, without a group, from the end as of
-// Start), drops duplicates by event id (EventDeduplicator: replays after a failover and zombie
-// owners re-publish), and keeps each interaction's events for `retention` (bounded by
+// The partition workers feed it the events they publish, as they publish them (events follow
+// deterministically from the command log, so a replay after a failover produces the same ones
+// with the same ids), and after a recovery the last stretch of the partition's events read back
+// from sb.routing.events.v1, so a watcher that joins after a failover still sees the events
+// before it. It drops duplicates by event id (EventDeduplicator: the replay re-publishes what
+// the read-back holds), and keeps each interaction's events for `retention` (bounded by
 // `max_events` overall), so a watcher that subscribes just after its Enqueue still sees the
 // events from the enqueue on. Thread-safe.
 //
-// Every replica reads every event, so the tail is kept cheap: events are parsed on an arena
-// reset after each batch, retained as the bytes the broker sent (one allocation each; parsed
-// again only for a watcher), in hash maps. Kept as parsed messages in ordered maps, the tail
-// used about 8% of a core per replica at 2,000 interactions/s, most of it in malloc and page
-// faults (docs/performance.md).
+// It used to read every events partition through its own consumer on every replica: that cost
+// 6-8% of a core per replica plus the broker's work to serve it, and with two replicas at
+// 2,000 interactions/s p99 enqueue->offer was 41-106 ms with it, 26-38 ms without
+// (docs/performance.md).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/status/statusor.h"
-#include "common/kafka/config.h"
-#include "common/kafka/consumer.h"
 #include "routing/service/partition.h"
 
 namespace sb::routing {
@@ -41,8 +37,6 @@ std::string InteractionIdOf(const v1::RoutingEvent& event);
 class EventTail {
  public:
   struct Options {
-    kafka_io::KafkaConfig kafka;
-    int32_t partitions = 1;
     size_t max_events = 200000;
     std::chrono::seconds retention{600};
   };
@@ -59,8 +53,12 @@ class EventTail {
     std::deque<v1::RoutingEvent> pending;
   };
 
-  static absl::StatusOr<std::unique_ptr<EventTail>> Start(const Options& options);
-  ~EventTail();
+  explicit EventTail(Options options) : options_(std::move(options)) {}
+
+  // Keeps `event` (`bytes` is its serialization) unless it is a duplicate, and hands it to the
+  // interaction's watchers. Any thread (each partition's worker).
+  void Add(const v1::RoutingEvent& event, std::string bytes);
+  std::chrono::seconds retention() const { return options_.retention; }
 
   // Subscribes to one interaction: the retained events are queued at once, new ones as they
   // arrive. Unsubscribe when done.
@@ -71,17 +69,8 @@ class EventTail {
 
  private:
   using Key = std::pair<std::string, std::string>;  // tenant, interaction
-  explicit EventTail(Options options, std::unique_ptr<kafka_io::Consumer> consumer)
-      : options_(std::move(options)), consumer_(std::move(consumer)) {}
-  void Loop();
-  // `event` parsed from `bytes`.
-  void Add(const v1::RoutingEvent& event, std::string bytes);
 
   const Options options_;
-  std::unique_ptr<kafka_io::Consumer> consumer_;  // Loop thread only
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-
   std::mutex mu_;
   EventDeduplicator dedup_;  // guarded by mu_
   // Each interaction's events, serialized, oldest first (a handful each: a vector, whose front

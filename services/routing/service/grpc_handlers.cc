@@ -71,6 +71,34 @@ Peers::Peers(const std::vector<std::string>& addresses) {
   }
 }
 
+grpc::Status Peers::ForwardWatch(grpc::ServerContext* ctx, const v1::WatchInteractionRequest& req,
+                                 grpc::ServerWriter<v1::WatchInteractionResponse>* writer) {
+  grpc::Status last(StatusCode::UNAVAILABLE,
+                    "NOT_OWNER: no replica owns the tenant's partition right now (rebalancing?); "
+                    "retry shortly");
+  for (PeerStubs& p : stubs_) {
+    // A child of the server call: its cancellation (the watcher left) and deadline carry over.
+    std::unique_ptr<grpc::ClientContext> client = grpc::ClientContext::FromServerContext(*ctx);
+    client->AddMetadata("sb-forwarded", "1");
+    auto reader = p.interactions->Watch(client.get(), req);
+    v1::WatchInteractionResponse r;
+    bool relayed = false;  // once the owner has sent something, its stream is the answer
+    while (reader->Read(&r)) {
+      relayed = true;
+      if (!writer->Write(r)) {
+        client->TryCancel();
+        break;
+      }
+    }
+    grpc::Status s = reader->Finish();
+    if (relayed || s.ok() || !(IsNotOwner(s) || s.error_code() == StatusCode::UNAVAILABLE)) {
+      return s;
+    }
+    if (!IsNotOwner(s)) last = s;  // RECOVERING, or the peer is down: remember why
+  }
+  return last;
+}
+
 bool IsForwarded(const grpc::ServerContextBase* ctx) {
   return ctx->client_metadata().count("sb-forwarded") > 0;
 }
@@ -217,6 +245,14 @@ grpc::Status InteractionServiceImpl::Watch(
     grpc::ServerWriter<v1::WatchInteractionResponse>* writer) {
   if (grpc::Status s = CheckTenant(req->tenant_id()); !s.ok()) return s;
   if (req->interaction_id().empty()) return Invalid("INVALID_ARGUMENT", "interaction_id: required");
+  // Only the partition's owner has its events (EventTail): another replica relays the owner's
+  // stream.
+  if (grpc::Status owner = ToGrpc(service_->CheckOwner(req->tenant_id())); !owner.ok()) {
+    if (IsNotOwner(owner) && peers_ != nullptr && !peers_->empty() && !IsForwarded(ctx)) {
+      return peers_->ForwardWatch(ctx, *req, writer);
+    }
+    return owner;
+  }
   EventTail& tail = service_->tail();
   auto sub = tail.Subscribe(req->tenant_id(), req->interaction_id());
   grpc::Status result = grpc::Status::OK;
@@ -224,6 +260,15 @@ grpc::Status InteractionServiceImpl::Watch(
   while (!done) {
     if (ctx->IsCancelled()) {
       result = grpc::Status(StatusCode::CANCELLED, "watch cancelled");
+      break;
+    }
+    // Handed over (or being restored again): the events now go to the next owner. The watcher
+    // watches again; events it already had may come again (the same event ids).
+    if (grpc::Status owner = ToGrpc(service_->CheckOwner(req->tenant_id())); !owner.ok()) {
+      result = grpc::Status(owner.error_code(),
+                            absl::StrCat(owner.error_message(),
+                                         " (the partition moved during the watch: watch again; "
+                                         "events may repeat, with the same event_id)"));
       break;
     }
     for (auto& e : sub->Next(std::chrono::milliseconds(200))) {

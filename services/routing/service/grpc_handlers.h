@@ -32,12 +32,18 @@ class Peers {
                        grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Req&,
                                                              Resp*));
 
- private:
   struct PeerStubs {
     std::string address;
     std::unique_ptr<v1::InteractionService::Stub> interactions;
     std::unique_ptr<v1::ConfigService::Stub> config;
   };
+  // Watch, relayed from the peer that owns the interaction's partition (the first that does not
+  // answer NOT_OWNER at once) to `writer`, until either side ends. The caller's cancellation
+  // and deadline carry over.
+  grpc::Status ForwardWatch(grpc::ServerContext* ctx, const v1::WatchInteractionRequest& req,
+                            grpc::ServerWriter<v1::WatchInteractionResponse>* writer);
+
+ private:
   template <typename Service>
   typename Service::Stub* StubOf(PeerStubs& p);
   std::vector<PeerStubs> stubs_;

@@ -7,6 +7,7 @@
 #include "common/thread_name.h"
 #include "google/protobuf/util/time_util.h"
 #include "routing/client/routing_client.h"
+#include "routing/service/event_tail.h"
 #include "routing/service/snapshot_chunks.h"
 #include "spdlog/spdlog.h"
 
@@ -192,6 +193,7 @@ bool PartitionWorker::Recover() {
         status = processor_->Restore(**latest);
       }
     }
+    if (status.ok()) status = ReadBackEvents();
     size_t replayed = 0;
     const int64_t restored_offset = processor_->last_offset();  // -1 without a snapshot
     if (status.ok()) {
@@ -228,6 +230,23 @@ bool PartitionWorker::Recover() {
     if (!WaitStoppable(backoff)) return false;
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
+}
+
+absl::Status PartitionWorker::ReadBackEvents() {
+  if (options_.tail == nullptr || options_.tail_read_back <= 0) return absl::OkStatus();
+  absl::StatusOr<std::vector<kafka_io::Record>> records =
+      kafka_io::ReadPartition(options_.kafka, kEventsTopic, partition_,
+                              RD_KAFKA_OFFSET_TAIL(options_.tail_read_back), options_.read_timeout);
+  if (!records.ok()) return records.status();
+  const int64_t oldest_ms = WallMs() - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           options_.tail->retention())
+                                           .count();
+  for (auto& r : *records) {
+    if (r.timestamp_ms >= 0 && r.timestamp_ms < oldest_ms) continue;
+    v1::RoutingEvent event;
+    if (event.ParseFromString(r.value)) options_.tail->Add(event, std::move(r.value));
+  }
+  return absl::OkStatus();
 }
 
 void PartitionWorker::ApplyRecord(const kafka_io::Record& record, bool live,
@@ -278,8 +297,9 @@ void PartitionWorker::Publish(const std::vector<v1::RoutingEvent>& events) {
     }
     std::shared_ptr<InFlight> in_flight = in_flight_;
     RoutingMetrics* metrics = options_.metrics;
+    std::string bytes = e.SerializeAsString();
     absl::Status s = options_.producer->ProduceAsync(
-        kEventsTopic, e.tenant_id(), e.SerializeAsString(),
+        kEventsTopic, e.tenant_id(), bytes,
         [in_flight, metrics, seq](absl::StatusOr<kafka_io::RecordPosition> pos) {
           {
             std::lock_guard<std::mutex> l(in_flight->mu);
@@ -302,6 +322,9 @@ void PartitionWorker::Publish(const std::vector<v1::RoutingEvent>& events) {
       in_flight_->failed = true;
       if (options_.metrics != nullptr) options_.metrics->EventPublishFailed();
     }
+    // Watchers see it now: should this replica die before the broker has it, the next owner's
+    // replay of the (durable) command publishes the same event, with the same id.
+    if (options_.tail != nullptr) options_.tail->Add(e, std::move(bytes));
   }
 }
 

@@ -42,6 +42,8 @@
 
 namespace sb::routing {
 
+class EventTail;
+
 struct WorkerOptions {
   kafka_io::KafkaConfig kafka;                      // for the snapshot and replay readers
   kafka_io::Producer* producer = nullptr;           // events, ticks; not owned
@@ -57,6 +59,10 @@ struct WorkerOptions {
   // 7-30 ms at 2,000 agents per partition), so memory stays bounded.
   size_t max_writer_backlog = 200000;
   std::chrono::milliseconds read_timeout{60000};  // one snapshot/replay read
+  // Where the events published go as well, for Watch (not owned; null: nowhere). After a
+  // recovery, the partition's last `tail_read_back` events are read back into it first.
+  EventTail* tail = nullptr;
+  int64_t tail_read_back = 50000;
   EngineOptions engine;
   // Called (from the worker thread) when the worker becomes ready or stops being ready.
   std::function<void()> on_ready_change;
@@ -123,6 +129,8 @@ class PartitionWorker {
 
   void Main();
   bool Recover();  // false if stopped before it finished
+  // After a restore, before the replay: the partition's last events into the tail (for Watch).
+  absl::Status ReadBackEvents();
   // Applies `record` unless it is at or before the state's offset; with `applied`, appends it
   // there as parsed (for the writer's copy).
   void ApplyRecord(const kafka_io::Record& record, bool live,

@@ -44,12 +44,7 @@ absl::StatusOr<std::unique_ptr<RoutingService>> RoutingService::Create(
   if (!client.ok()) return client.status();
   s->client_ = *std::move(client);
 
-  EventTail::Options to;
-  to.kafka = options.kafka;
-  to.partitions = s->client_->partition_count();
-  auto tail = EventTail::Start(to);
-  if (!tail.ok()) return tail.status();
-  s->tail_ = *std::move(tail);
+  s->tail_ = std::make_unique<EventTail>(EventTail::Options{});
   return s;
 }
 
@@ -168,6 +163,7 @@ void RoutingService::OnAssigned(const std::vector<kafka_io::TopicPartition>& par
       wo.snapshot_every = options_.snapshot_every;
       wo.max_chunk_bytes = options_.max_chunk_bytes;
       wo.engine = options_.engine;
+      wo.tail = tail_.get();
       wo.on_ready_change = [this] { ReadinessChanged(); };
       auto w = std::make_shared<PartitionWorker>(tp.partition, std::move(wo));
       workers_[tp.partition] = w;
@@ -242,22 +238,34 @@ std::vector<int32_t> RoutingService::owned() const {
   return out;
 }
 
-absl::Status RoutingService::RunOnOwner(const std::string& tenant_id, PartitionWorker::Task task,
-                                        std::chrono::milliseconds timeout) {
+absl::StatusOr<std::shared_ptr<PartitionWorker>> RoutingService::WorkerFor(
+    const std::string& tenant_id) const {
   const int32_t p = client_->PartitionFor(tenant_id);
-  std::shared_ptr<PartitionWorker> worker;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = workers_.find(p);
-    if (it != workers_.end()) worker = it->second;
+    if (auto it = workers_.find(p); it != workers_.end()) return it->second;
   }
-  if (worker == nullptr) {
-    return absl::UnavailableError(absl::StrCat("NOT_OWNER: tenant '", tenant_id,
-                                               "' is in partition ", p,
-                                               ", which this replica does not own; try another "
-                                               "replica"));
+  return absl::UnavailableError(absl::StrCat("NOT_OWNER: tenant '", tenant_id,
+                                             "' is in partition ", p,
+                                             ", which this replica does not own; try another "
+                                             "replica"));
+}
+
+absl::Status RoutingService::RunOnOwner(const std::string& tenant_id, PartitionWorker::Task task,
+                                        std::chrono::milliseconds timeout) {
+  absl::StatusOr<std::shared_ptr<PartitionWorker>> worker = WorkerFor(tenant_id);
+  if (!worker.ok()) return worker.status();
+  return (*worker)->Run(std::move(task), timeout);
+}
+
+absl::Status RoutingService::CheckOwner(const std::string& tenant_id) const {
+  absl::StatusOr<std::shared_ptr<PartitionWorker>> worker = WorkerFor(tenant_id);
+  if (!worker.ok()) return worker.status();
+  if (!(*worker)->ready()) {
+    return absl::UnavailableError(absl::StrCat("RECOVERING: partition ", (*worker)->partition(),
+                                               " is being restored; retry shortly"));
   }
-  return worker->Run(std::move(task), timeout);
+  return absl::OkStatus();
 }
 
 }  // namespace sb::routing

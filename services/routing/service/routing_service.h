@@ -65,6 +65,10 @@ class RoutingService : public kafka_io::ConsumerListener {
   absl::Status RunOnOwner(const std::string& tenant_id, PartitionWorker::Task task,
                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+  // OK if this replica owns the partition that holds `tenant_id` and it has caught up; else
+  // NOT_OWNER / RECOVERING as RunOnOwner says. Does not wait for the partition's thread.
+  absl::Status CheckOwner(const std::string& tenant_id) const;
+
   RoutingClient& client() { return *client_; }
   EventTail& tail() { return *tail_; }
   int32_t partition_count() const { return client_->partition_count(); }
@@ -79,6 +83,7 @@ class RoutingService : public kafka_io::ConsumerListener {
   RoutingService(ServiceOptions options, RoutingMetrics* metrics)
       : options_(std::move(options)), metrics_(metrics) {}
   void Loop();
+  absl::StatusOr<std::shared_ptr<PartitionWorker>> WorkerFor(const std::string& tenant_id) const;
   void CommitOffsets(bool force);
   void ReadinessChanged();
 

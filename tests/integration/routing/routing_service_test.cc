@@ -3,10 +3,12 @@
 // Each test starts its own broker and replicas (parallel-safe: port 0, temp dirs).
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,6 +98,29 @@ grpc::Status ApplyConfig(const std::vector<std::string>& addresses,
     v1::ApplyConfigResponse resp;
     return v1::ConfigService::NewStub(channel)->ApplyConfig(ctx, req, &resp);
   });
+}
+
+// Watches one interaction through the replicas at `addresses` (retried on UNAVAILABLE:
+// NOT_OWNER / RECOVERING) and returns its events: all of them up to its end, or the first
+// `first_n`.
+std::vector<v1::RoutingEvent> WatchEvents(const std::vector<std::string>& addresses,
+                                          const std::string& tenant, const std::string& id,
+                                          size_t first_n = SIZE_MAX) {
+  std::vector<v1::RoutingEvent> events;
+  grpc::Status s = CallOwner(addresses, [&](auto channel, grpc::ClientContext* ctx) {
+    events.clear();
+    v1::WatchInteractionRequest req;
+    req.set_tenant_id(tenant);
+    req.set_interaction_id(id);
+    auto reader = v1::InteractionService::NewStub(channel)->Watch(ctx, req);
+    v1::WatchInteractionResponse r;
+    while (events.size() < first_n && reader->Read(&r)) events.push_back(r.event());
+    if (events.size() == first_n) ctx->TryCancel();
+    grpc::Status st = reader->Finish();
+    return events.size() == first_n ? grpc::Status::OK : st;
+  });
+  EXPECT_TRUE(s.ok()) << tenant << "/" << id << ": " << s.error_message();
+  return events;
 }
 
 void LoginAll(RoutingClient& client, const std::string& tenant, int agents) {
@@ -214,6 +239,20 @@ TEST(RoutingServiceTest, SigkillOfAReplicaMidStreamLosesNothing) {
       "every partition\n",
       worst);
   EXPECT_LT(worst, 15.0);
+
+  // Watch through the survivor, for an interaction of each tenant from before the kill: all its
+  // events, the ones the dead replica published included (read back at recovery), once each.
+  for (const auto& t : tenants) {
+    auto first = std::find_if(sent.begin(), sent.begin() + kKillAt,
+                              [&](const auto& tid) { return tid.first == t; });
+    ASSERT_NE(first, sent.begin() + kKillAt) << t;
+    std::vector<v1::RoutingEvent> events = WatchEvents({(*b)->grpc_address()}, t, first->second);
+    ASSERT_FALSE(events.empty()) << first->second;
+    EXPECT_TRUE(events.front().has_interaction_queued()) << events.front().ShortDebugString();
+    EXPECT_TRUE(events.back().has_interaction_ended()) << events.back().ShortDebugString();
+    std::set<std::string> ids;
+    for (const auto& e : events) EXPECT_TRUE(ids.insert(e.event_id()).second) << e.event_id();
+  }
 
   // The survivor owns everything and nothing is left waiting.
   for (const auto& t : tenants) {
@@ -419,6 +458,27 @@ TEST(RoutingServiceTest, ForwardsCallsForPartitionsItDoesNotOwn) {
     });
     ASSERT_TRUE(s.ok()) << t << ": " << s.error_message();
     EXPECT_EQ(got.interaction().interaction_id(), "call-" + t);
+    // Watch through B: only the owner keeps a partition's events, so B relays A's stream for
+    // A's tenants.
+    std::vector<v1::RoutingEvent> events = WatchEvents(only_b, t, "call-" + t, 1);
+    ASSERT_EQ(events.size(), 1u) << t;
+    EXPECT_TRUE(events[0].has_interaction_queued()) << events[0].ShortDebugString();
+    EXPECT_EQ(events[0].interaction_queued().interaction_id(), "call-" + t);
+  }
+  // Marked as forwarded, a Watch for a tenant B does not own is refused at once, not left open.
+  for (const auto& t : tenants) {
+    auto channel = grpc::CreateChannel((*b)->grpc_address(), grpc::InsecureChannelCredentials());
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("sb-forwarded", "1");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::WatchInteractionRequest req;
+    req.set_tenant_id(t);
+    req.set_interaction_id("call-" + t);
+    auto reader = v1::InteractionService::NewStub(channel)->Watch(&ctx, req);
+    v1::WatchInteractionResponse r;
+    if (reader->Read(&r)) continue;  // B owns it
+    grpc::Status st = reader->Finish();
+    EXPECT_THAT(st.error_message(), HasSubstr("NOT_OWNER")) << t;
   }
 }
 
