@@ -126,7 +126,8 @@ class Consumer {
 // Reads partition `partition` of `topic` from `from_offset` (RD_KAFKA_OFFSET_BEGINNING, or an
 // offset below the log start, reads from the log start; RD_KAFKA_OFFSET_TAIL(n), the last n
 // records) up to its high watermark as of the call (a replay of what is there now), without a
-// consumer group. DEADLINE_EXCEEDED if the records cannot all be read within `timeout`. `kafka` needs only bootstrap_servers.
+// consumer group. DEADLINE_EXCEEDED if the records cannot all be read within `timeout`. `kafka`
+// needs only bootstrap_servers.
 absl::StatusOr<std::vector<Record>> ReadPartition(const KafkaConfig& kafka, std::string_view topic,
                                                   int32_t partition, int64_t from_offset,
                                                   std::chrono::milliseconds timeout);

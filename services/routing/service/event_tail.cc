@@ -2,6 +2,9 @@
 
 #include <map>
 
+#include "common/thread_name.h"
+#include "google/protobuf/arena.h"
+
 namespace sb::routing {
 
 std::string InteractionIdOf(const v1::RoutingEvent& event) {
@@ -44,7 +47,53 @@ std::vector<v1::RoutingEvent> EventTail::Subscription::Next(std::chrono::millise
   return out;
 }
 
-void EventTail::Add(const v1::RoutingEvent& event, std::string bytes) {
+EventTail::EventTail(Options options) : options_(std::move(options)) {
+  thread_ = std::thread([this] {
+    NameThisThread("sb-event-tail");
+    Loop();
+  });
+}
+
+EventTail::~EventTail() {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    stop_ = true;
+  }
+  inbox_cv_.notify_all();
+  thread_.join();
+}
+
+void EventTail::Add(std::string bytes) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    was_empty = inbox_.empty();
+    inbox_.push_back(std::move(bytes));
+  }
+  if (was_empty) inbox_cv_.notify_one();  // else the thread is awake or about to drain it
+}
+
+void EventTail::Loop() {
+  // Parsed events live on the arena until their batch is done: no allocation per field.
+  google::protobuf::Arena arena;
+  std::vector<std::string> batch;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(inbox_mu_);
+      inbox_cv_.wait(lock, [&] { return stop_ || !inbox_.empty(); });
+      if (stop_) return;
+      batch.swap(inbox_);
+    }
+    for (std::string& bytes : batch) {
+      auto* e = google::protobuf::Arena::CreateMessage<v1::RoutingEvent>(&arena);
+      if (e->ParseFromString(bytes)) Keep(*e, std::move(bytes));
+    }
+    batch.clear();
+    arena.Reset();
+  }
+}
+
+void EventTail::Keep(const v1::RoutingEvent& event, std::string bytes) {
   std::string interaction = InteractionIdOf(event);
   if (interaction.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);

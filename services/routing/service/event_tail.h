@@ -13,8 +13,9 @@
 //
 // It used to read every events partition through its own consumer on every replica: that cost
 // 6-8% of a core per replica plus the broker's work to serve it, and with two replicas at
-// 2,000 interactions/s p99 enqueue->offer was 41-106 ms with it, 26-38 ms without
-// (docs/performance.md).
+// 2,000 interactions/s p99 enqueue->offer was 41-106 ms with it, 26-38 ms with it reading
+// nothing. Most of that cost is keeping the events, which this still does (on its own thread,
+// off the workers' path): docs/performance.md.
 #pragma once
 
 #include <chrono>
@@ -23,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -53,11 +55,16 @@ class EventTail {
     std::deque<v1::RoutingEvent> pending;
   };
 
-  explicit EventTail(Options options) : options_(std::move(options)) {}
+  // Starts the tail's thread.
+  explicit EventTail(Options options);
+  ~EventTail();  // stops it; events not handled yet are dropped
 
-  // Keeps `event` (`bytes` is its serialization) unless it is a duplicate, and hands it to the
-  // interaction's watchers. Any thread (each partition's worker).
-  void Add(const v1::RoutingEvent& event, std::string bytes);
+  // Queues a serialized event: the tail's thread keeps it unless it is a duplicate (or not
+  // about an interaction) and hands it to the interaction's watchers. Any thread (each
+  // partition's worker: it only moves the bytes into a queue; an earlier version did the rest on
+  // the worker, under its state lock, and the two-replica p99 went up by 2-20 ms). Events queued
+  // by one thread are handled in that order.
+  void Add(std::string bytes);
   std::chrono::seconds retention() const { return options_.retention; }
 
   // Subscribes to one interaction: the retained events are queued at once, new ones as they
@@ -70,7 +77,17 @@ class EventTail {
  private:
   using Key = std::pair<std::string, std::string>;  // tenant, interaction
 
+  void Loop();
+  // `event` parsed from `bytes` (the tail's thread).
+  void Keep(const v1::RoutingEvent& event, std::string bytes);
+
   const Options options_;
+  std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::vector<std::string> inbox_;  // guarded by inbox_mu_
+  bool stop_ = false;               // guarded by inbox_mu_
+  std::thread thread_;
+
   std::mutex mu_;
   EventDeduplicator dedup_;  // guarded by mu_
   // Each interaction's events, serialized, oldest first (a handful each: a vector, whose front

@@ -238,13 +238,12 @@ absl::Status PartitionWorker::ReadBackEvents() {
       kafka_io::ReadPartition(options_.kafka, kEventsTopic, partition_,
                               RD_KAFKA_OFFSET_TAIL(options_.tail_read_back), options_.read_timeout);
   if (!records.ok()) return records.status();
-  const int64_t oldest_ms = WallMs() - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           options_.tail->retention())
-                                           .count();
+  const int64_t oldest_ms =
+      WallMs() -
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.tail->retention()).count();
   for (auto& r : *records) {
     if (r.timestamp_ms >= 0 && r.timestamp_ms < oldest_ms) continue;
-    v1::RoutingEvent event;
-    if (event.ParseFromString(r.value)) options_.tail->Add(event, std::move(r.value));
+    options_.tail->Add(std::move(r.value));
   }
   return absl::OkStatus();
 }
@@ -324,7 +323,7 @@ void PartitionWorker::Publish(const std::vector<v1::RoutingEvent>& events) {
     }
     // Watchers see it now: should this replica die before the broker has it, the next owner's
     // replay of the (durable) command publishes the same event, with the same id.
-    if (options_.tail != nullptr) options_.tail->Add(e, std::move(bytes));
+    if (options_.tail != nullptr) options_.tail->Add(std::move(bytes));
   }
 }
 

@@ -245,8 +245,8 @@ absl::StatusOr<std::shared_ptr<PartitionWorker>> RoutingService::WorkerFor(
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = workers_.find(p); it != workers_.end()) return it->second;
   }
-  return absl::UnavailableError(absl::StrCat("NOT_OWNER: tenant '", tenant_id,
-                                             "' is in partition ", p,
+  return absl::UnavailableError(absl::StrCat("NOT_OWNER: tenant '", tenant_id, "' is in partition ",
+                                             p,
                                              ", which this replica does not own; try another "
                                              "replica"));
 }
