@@ -73,30 +73,26 @@ Peers::Peers(const std::vector<std::string>& addresses) {
 
 grpc::Status Peers::ForwardWatch(grpc::ServerContext* ctx, const v1::WatchInteractionRequest& req,
                                  grpc::ServerWriter<v1::WatchInteractionResponse>* writer) {
-  grpc::Status last(StatusCode::UNAVAILABLE,
-                    "NOT_OWNER: no replica owns the tenant's partition right now (rebalancing?); "
-                    "retry shortly");
-  for (PeerStubs& p : stubs_) {
+  return UntilOneAnswers([&](PeerStubs& p, bool* answered) {
     // A child of the server call: its cancellation (the watcher left) and deadline carry over.
     std::unique_ptr<grpc::ClientContext> client = grpc::ClientContext::FromServerContext(*ctx);
     client->AddMetadata("sb-forwarded", "1");
     auto reader = p.interactions->Watch(client.get(), req);
     v1::WatchInteractionResponse r;
-    bool relayed = false;  // once the owner has sent something, its stream is the answer
     while (reader->Read(&r)) {
-      relayed = true;
+      *answered = true;  // once the owner has sent something, its stream is the answer
       if (!writer->Write(r)) {
         client->TryCancel();
         break;
       }
     }
-    grpc::Status s = reader->Finish();
-    if (relayed || s.ok() || !(IsNotOwner(s) || s.error_code() == StatusCode::UNAVAILABLE)) {
-      return s;
-    }
-    if (!IsNotOwner(s)) last = s;  // RECOVERING, or the peer is down: remember why
-  }
-  return last;
+    return reader->Finish();
+  });
+}
+
+bool ShouldForward(const grpc::Status& here, const Peers* peers,
+                   const grpc::ServerContextBase* ctx) {
+  return IsNotOwner(here) && peers != nullptr && !peers->empty() && !IsForwarded(ctx);
 }
 
 bool IsForwarded(const grpc::ServerContextBase* ctx) {
@@ -248,9 +244,7 @@ grpc::Status InteractionServiceImpl::Watch(
   // Only the partition's owner has its events (EventTail): another replica relays the owner's
   // stream.
   if (grpc::Status owner = ToGrpc(service_->CheckOwner(req->tenant_id())); !owner.ok()) {
-    if (IsNotOwner(owner) && peers_ != nullptr && !peers_->empty() && !IsForwarded(ctx)) {
-      return peers_->ForwardWatch(ctx, *req, writer);
-    }
+    if (ShouldForward(owner, peers_, ctx)) return peers_->ForwardWatch(ctx, *req, writer);
     return owner;
   }
   EventTail& tail = service_->tail();

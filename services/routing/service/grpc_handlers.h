@@ -46,6 +46,11 @@ class Peers {
  private:
   template <typename Service>
   typename Service::Stub* StubOf(PeerStubs& p);
+  // Calls `call(peer, &answered)` on each peer in turn until one answers: `answered` set, OK, or
+  // a status other than UNAVAILABLE. Else the most telling failure: RECOVERING or a peer that
+  // is down rather than NOT_OWNER.
+  template <typename Call>
+  grpc::Status UntilOneAnswers(Call call);
   std::vector<PeerStubs> stubs_;
 };
 
@@ -54,14 +59,18 @@ bool IsForwarded(const grpc::ServerContextBase* ctx);
 // True for UNAVAILABLE "NOT_OWNER: ...".
 bool IsNotOwner(const grpc::Status& s);
 
-// `here` (this replica's answer), or the peers' answer when `here` is NOT_OWNER, there are
-// peers (`peers` may be null) and the call was not itself forwarded.
+// True when this replica's answer `here` is NOT_OWNER, there are peers (`peers` may be null)
+// and the call was not itself forwarded: the peers answer instead.
+bool ShouldForward(const grpc::Status& here, const Peers* peers,
+                   const grpc::ServerContextBase* ctx);
+
+// `here` (this replica's answer), or the peers' answer when ShouldForward.
 template <typename Service, typename Req, typename Resp>
 grpc::Status AnswerOrForward(grpc::Status here, Peers* peers, const grpc::ServerContextBase* ctx,
                              const Req& req, Resp* resp,
                              grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Req&,
                                                                    Resp*)) {
-  if (!IsNotOwner(here) || peers == nullptr || peers->empty() || IsForwarded(ctx)) return here;
+  if (!ShouldForward(here, peers, ctx)) return here;
   return peers->Forward<Service>(ctx, req, resp, method);
 }
 
@@ -133,24 +142,32 @@ typename Service::Stub* Peers::StubOf(PeerStubs& p) {
   }
 }
 
+template <typename Call>
+grpc::Status Peers::UntilOneAnswers(Call call) {
+  grpc::Status last(grpc::StatusCode::UNAVAILABLE,
+                    "NOT_OWNER: no replica owns the tenant's partition right now (rebalancing?); "
+                    "retry shortly");
+  for (PeerStubs& p : stubs_) {
+    bool answered = false;
+    grpc::Status s = call(p, &answered);
+    if (answered || s.ok() || s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
+    if (!IsNotOwner(s)) last = s;  // RECOVERING, or the peer is down: remember why
+  }
+  return last;
+}
+
 template <typename Service, typename Req, typename Resp>
 grpc::Status Peers::Forward(const grpc::ServerContextBase* ctx, const Req& req, Resp* resp,
                             grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Req&,
                                                                   Resp*)) {
-  grpc::Status last(grpc::StatusCode::UNAVAILABLE,
-                    "NOT_OWNER: no replica owns the tenant's partition right now (rebalancing?); "
-                    "retry shortly");
   const auto cap = std::chrono::system_clock::now() + std::chrono::seconds(10);
-  for (PeerStubs& p : stubs_) {
+  return UntilOneAnswers([&](PeerStubs& p, bool*) {
     grpc::ClientContext client;
     client.set_deadline(std::min(ctx->deadline(), cap));
     client.AddMetadata("sb-forwarded", "1");
     resp->Clear();
-    grpc::Status s = (StubOf<Service>(p)->*method)(&client, req, resp);
-    if (s.ok() || !(IsNotOwner(s) || s.error_code() == grpc::StatusCode::UNAVAILABLE)) return s;
-    if (!IsNotOwner(s)) last = s;  // RECOVERING, or the peer is down: remember why
-  }
-  return last;
+    return (StubOf<Service>(p)->*method)(&client, req, resp);
+  });
 }
 
 }  // namespace sb::routing

@@ -56,7 +56,7 @@ void PartitionWorker::Push(std::vector<kafka_io::Record> records) {
   cv_.notify_one();
 }
 
-absl::Status PartitionWorker::Run(Task task, std::chrono::milliseconds timeout) {
+absl::Status PartitionWorker::CheckReady() const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) {
@@ -64,11 +64,17 @@ absl::Status PartitionWorker::Run(Task task, std::chrono::milliseconds timeout) 
           absl::StrCat("NOT_OWNER: partition ", partition_, " is being handed over"));
     }
   }
-  const auto recovering = [&] {
-    return absl::UnavailableError(
-        absl::StrCat("RECOVERING: partition ", partition_, " is being restored; retry shortly"));
-  };
-  if (!ready_.load()) return recovering();
+  if (!ready_.load()) return Recovering();
+  return absl::OkStatus();
+}
+
+absl::Status PartitionWorker::Recovering() const {
+  return absl::UnavailableError(
+      absl::StrCat("RECOVERING: partition ", partition_, " is being restored; retry shortly"));
+}
+
+absl::Status PartitionWorker::Run(Task task, std::chrono::milliseconds timeout) {
+  if (absl::Status s = CheckReady(); !s.ok()) return s;
   std::shared_lock<std::shared_timed_mutex> state(state_mu_, std::defer_lock);
   if (!state.try_lock_for(timeout)) {
     return absl::DeadlineExceededError(
@@ -76,7 +82,7 @@ absl::Status PartitionWorker::Run(Task task, std::chrono::milliseconds timeout) 
   }
   // Checked again under the lock: the worker clears `ready_` before it changes the state
   // outside its normal applying (recovery), so a reader never sees a state half rebuilt.
-  if (!ready_.load()) return recovering();
+  if (!ready_.load()) return Recovering();
   task(*processor_);
   return absl::OkStatus();
 }

@@ -85,6 +85,9 @@ class PartitionWorker {
   // "RECOVERING: ..." if the partition is not ready, "NOT_OWNER: ..." once it is being handed
   // over, DEADLINE_EXCEEDED if the state could not be read within `timeout`.
   absl::Status Run(Task task, std::chrono::milliseconds timeout);
+  // Run's answer before it takes the lock: OK, "RECOVERING: ..." or "NOT_OWNER: ..." (for a
+  // caller that only needs to know whether this replica serves the partition now).
+  absl::Status CheckReady() const;
   // Stops applying, waits for the events in flight and writes a final snapshot (if anything was
   // applied since the last one). Returns once the thread has ended. Idempotent.
   void Stop();
@@ -157,6 +160,7 @@ class PartitionWorker {
   bool WriteSnapshot();
   void ReportTenants();
   void SetReady(bool ready);
+  absl::Status Recovering() const;  // UNAVAILABLE "RECOVERING: ..."
   bool WaitStoppable(std::chrono::milliseconds d);
 
   const int32_t partition_;
@@ -167,7 +171,7 @@ class PartitionWorker {
   std::shared_timed_mutex state_mu_;
   std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<kafka_io::Record> inbox_;  // guarded by mu_
   bool stop_ = false;                   // guarded by mu_
