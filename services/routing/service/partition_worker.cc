@@ -199,7 +199,12 @@ bool PartitionWorker::Recover() {
         status = processor_->Restore(**latest);
       }
     }
-    if (status.ok()) status = ReadBackEvents();
+    // Once per ownership: on a re-recovery (a publish failed) the tail already holds every event
+    // this worker published, and the replay's repeats are dropped by event id.
+    if (status.ok() && !events_read_back_) {
+      status = ReadBackEvents();
+      events_read_back_ = status.ok();
+    }
     size_t replayed = 0;
     const int64_t restored_offset = processor_->last_offset();  // -1 without a snapshot
     if (status.ok()) {

@@ -59,8 +59,9 @@ struct WorkerOptions {
   // 7-30 ms at 2,000 agents per partition), so memory stays bounded.
   size_t max_writer_backlog = 200000;
   std::chrono::milliseconds read_timeout{60000};  // one snapshot/replay read
-  // Where the events published go as well, for Watch (not owned; null: nowhere). After a
-  // recovery, the partition's last `tail_read_back` events are read back into it first.
+  // Where the events published go as well, for Watch (not owned; null: nowhere). At
+  // the first recovery of this ownership, the partition's last `tail_read_back` events are read
+  // back into it (a re-recovery after a failed publish does not repeat that).
   EventTail* tail = nullptr;
   int64_t tail_read_back = 50000;
   EngineOptions engine;
@@ -177,6 +178,7 @@ class PartitionWorker {
   bool stop_ = false;                   // guarded by mu_
 
   std::atomic<bool> ready_{false};
+  bool events_read_back_ = false;  // worker thread only: ReadBackEvents done for this ownership
   std::atomic<int64_t> committable_{-1};
   std::thread thread_;
 
