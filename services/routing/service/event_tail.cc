@@ -60,6 +60,7 @@ EventTail::~EventTail() {
     stop_ = true;
   }
   inbox_cv_.notify_all();
+  idle_cv_.notify_all();
   thread_.join();
 }
 
@@ -80,9 +81,12 @@ void EventTail::Loop() {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(inbox_mu_);
+      busy_ = false;
+      if (inbox_.empty()) idle_cv_.notify_all();
       inbox_cv_.wait(lock, [&] { return stop_ || !inbox_.empty(); });
       if (stop_) return;
       batch.swap(inbox_);
+      busy_ = true;
     }
     for (std::string& bytes : batch) {
       auto* e = google::protobuf::Arena::CreateMessage<v1::RoutingEvent>(&arena);
@@ -93,24 +97,46 @@ void EventTail::Loop() {
   }
 }
 
+void EventTail::WaitIdle() {
+  std::unique_lock<std::mutex> lock(inbox_mu_);
+  idle_cv_.wait(lock, [&] { return stop_ || (!busy_ && inbox_.empty()); });
+}
+
+size_t EventTail::retained_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return retained_count_;
+}
+
+void EventTail::Evict(Clock::time_point now) {
+  while (!order_.empty()) {
+    auto& [queued, key] = order_.front();
+    const bool full = retained_count_ >= options_.max_events;
+    if (!full && now - queued <= options_.retention) break;
+    auto it = retained_.find(key);
+    if (it != retained_.end()) {
+      if (!full && now - it->second.newest <= options_.retention) {
+        // Still active: its turn comes again a retention from now (queued at `now`, the order
+        // stays sorted; so an interaction is kept between one and two retentions after its
+        // newest event).
+        order_.emplace_back(now, std::move(key));
+        order_.pop_front();
+        continue;
+      }
+      retained_count_ -= it->second.events.size();
+      retained_.erase(it);
+    }
+    order_.pop_front();
+  }
+}
+
 void EventTail::Keep(const v1::RoutingEvent& event, std::string bytes) {
   std::string interaction = InteractionIdOf(event);
   if (interaction.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (!dedup_.Accept(event)) return;
+  const Clock::time_point now = options_.now();
+  Evict(now);
   Key key{event.tenant_id(), std::move(interaction)};
-  const auto now = std::chrono::steady_clock::now();
-  // Evict what is too old or over the bound (oldest first).
-  while (!order_.empty() && (retained_count_ >= options_.max_events ||
-                             now - order_.front().first > options_.retention)) {
-    auto it = retained_.find(order_.front().second);
-    if (it != retained_.end() && !it->second.empty()) {
-      it->second.erase(it->second.begin());
-      --retained_count_;
-      if (it->second.empty()) retained_.erase(it);
-    }
-    order_.pop_front();
-  }
   if (auto it = subscribers_.find(key); it != subscribers_.end()) {
     for (const auto& sub : it->second) {
       std::lock_guard<std::mutex> l(sub->mu);
@@ -118,8 +144,10 @@ void EventTail::Keep(const v1::RoutingEvent& event, std::string bytes) {
       sub->cv.notify_all();
     }
   }
-  retained_[key].push_back(std::move(bytes));
-  order_.emplace_back(now, std::move(key));
+  auto [it, inserted] = retained_.try_emplace(key);
+  if (inserted) order_.emplace_back(now, std::move(key));
+  it->second.events.push_back(std::move(bytes));
+  it->second.newest = now;
   ++retained_count_;
 }
 
@@ -131,7 +159,7 @@ std::shared_ptr<EventTail::Subscription> EventTail::Subscribe(const std::string&
   {
     // Only a copy of the bytes under the tail's lock: the parse below does not hold up Add.
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = retained_.find(key); it != retained_.end()) retained = it->second;
+    if (auto it = retained_.find(key); it != retained_.end()) retained = it->second.events;
     subscribers_[std::move(key)].push_back(sub);
   }
   // Events Add queued since are newer than the retained ones: these go in front of them.

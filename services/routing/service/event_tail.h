@@ -7,9 +7,10 @@
 // with the same ids), and after a recovery the last stretch of the partition's events read back
 // from sb.routing.events.v1, so a watcher that joins after a failover still sees the events
 // before it. It drops duplicates by event id (EventDeduplicator: the replay re-publishes what
-// the read-back holds), and keeps each interaction's events for `retention` (bounded by
-// `max_events` overall), so a watcher that subscribes just after its Enqueue still sees the
-// events from the enqueue on. Thread-safe.
+// the read-back holds), and keeps each interaction's events at least `retention` after its
+// newest one (bounded by `max_events` overall: the oldest interactions go first, whole), so a
+// watcher that subscribes just after its Enqueue still sees the events from the enqueue on.
+// Thread-safe.
 //
 // It used to read every events partition through its own consumer on every replica: that cost
 // 6-8% of a core per replica plus the broker's work to serve it, and with two replicas at
@@ -38,9 +39,13 @@ std::string InteractionIdOf(const v1::RoutingEvent& event);
 
 class EventTail {
  public:
+  using Clock = std::chrono::steady_clock;
   struct Options {
     size_t max_events = 200000;
+    // An interaction's events are kept at least `retention` after its newest one (at most
+    // twice that: the check is per interaction, not per event).
     std::chrono::seconds retention{600};
+    Clock::time_point (*now)() = &Clock::now;  // tests replace it
   };
 
   // A watcher's queue of one interaction's events. Next() waits up to `timeout`.
@@ -66,6 +71,10 @@ class EventTail {
   // by one thread are handled in that order.
   void Add(std::string bytes);
   std::chrono::seconds retention() const { return options_.retention; }
+  // Returns once every event Add queued before the call has been handled (tests, shutdown).
+  void WaitIdle();
+  // Events kept now (at most max_events).
+  size_t retained_count() const;
 
   // Subscribes to one interaction: the retained events are queued at once, new ones as they
   // arrive. Unsubscribe when done.
@@ -77,24 +86,36 @@ class EventTail {
  private:
   using Key = std::pair<std::string, std::string>;  // tenant, interaction
 
+  // One interaction's events, serialized, oldest first.
+  struct Kept {
+    std::vector<std::string> events;
+    Clock::time_point newest;  // when the newest of them was kept
+  };
+
   void Loop();
   // `event` parsed from `bytes` (the tail's thread).
   void Keep(const v1::RoutingEvent& event, std::string bytes);
+  // Drops the interactions whose newest event is older than the retention and, while the bound
+  // is reached, the oldest interactions, whole. Under mu_.
+  void Evict(Clock::time_point now);
 
   const Options options_;
   std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;
   std::vector<std::string> inbox_;  // guarded by inbox_mu_
   bool stop_ = false;               // guarded by inbox_mu_
+  bool busy_ = false;               // guarded by inbox_mu_: the thread is handling a batch
+  std::condition_variable idle_cv_;
   std::thread thread_;
 
-  std::mutex mu_;
-  EventDeduplicator dedup_;  // guarded by mu_
-  // Each interaction's events, serialized, oldest first (a handful each: a vector, whose front
-  // erase is cheap at that size, not a deque's 512-byte block).
-  absl::flat_hash_map<Key, std::vector<std::string>> retained_;              // guarded by mu_
-  std::deque<std::pair<std::chrono::steady_clock::time_point, Key>> order_;  // guarded by mu_
-  size_t retained_count_ = 0;                                                // guarded by mu_
+  mutable std::mutex mu_;
+  EventDeduplicator dedup_;                  // guarded by mu_
+  absl::flat_hash_map<Key, Kept> retained_;  // guarded by mu_
+  // One entry per interaction kept, in the order they were first kept (an interaction still
+  // active when its turn comes goes to the back again): the bookkeeping is per interaction, not
+  // per event.
+  std::deque<std::pair<Clock::time_point, Key>> order_;  // guarded by mu_
+  size_t retained_count_ = 0;                            // guarded by mu_
   absl::flat_hash_map<Key, std::vector<std::shared_ptr<Subscription>>> subscribers_;  // mu_
 };
 
