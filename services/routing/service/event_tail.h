@@ -15,8 +15,9 @@
 // It used to read every events partition through its own consumer on every replica: that cost
 // 6-8% of a core per replica plus the broker's work to serve it, and with two replicas at
 // 2,000 interactions/s p99 enqueue->offer was 41-106 ms with it, 26-38 ms with it reading
-// nothing. Most of that cost is keeping the events, which this still does (on its own thread,
-// off the workers' path): docs/performance.md.
+// nothing. Fed by the workers it costs 3-5% of a core per replica, on its own thread, off the
+// workers' path; `perf` on that thread shows it mostly in the kernel (futex waits and wakes),
+// not in the parse or the bookkeeping (docs/performance.md).
 #pragma once
 
 #include <chrono>
