@@ -74,6 +74,22 @@ void EventTail::Add(std::string bytes) {
   if (was_empty) inbox_cv_.notify_one();  // else the thread is awake or about to drain it
 }
 
+void EventTail::Add(std::vector<std::string> events) {
+  if (events.empty()) return;
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    was_empty = inbox_.empty();
+    if (was_empty) {
+      inbox_.swap(events);
+    } else {
+      inbox_.insert(inbox_.end(), std::make_move_iterator(events.begin()),
+                    std::make_move_iterator(events.end()));
+    }
+  }
+  if (was_empty) inbox_cv_.notify_one();
+}
+
 void EventTail::Loop() {
   // Parsed events live on the arena until their batch is done: no allocation per field.
   google::protobuf::Arena arena;

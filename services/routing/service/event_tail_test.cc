@@ -72,8 +72,9 @@ TEST_F(EventTailTest, AWatcherGetsTheKeptEventsThenNewOnesInOrder) {
   Add(tail, Event("t1", "call-1", 10));
   Add(tail, Event("t1", "call-2", 11));
   Add(tail, Event("t2", "call-1", 12));  // another tenant's interaction of the same id
-  Add(tail, Event("t1", "call-1", 13, 0));
-  Add(tail, Event("t1", "call-1", 13, 1));
+  // Several at once, as a worker hands over its applied batch.
+  tail.Add(std::vector<std::string>{Event("t1", "call-1", 13, 0).SerializeAsString(),
+                                    Event("t1", "call-1", 13, 1).SerializeAsString()});
   tail.WaitIdle();
 
   auto sub = tail.Subscribe("t1", "call-1");

@@ -136,6 +136,7 @@ void PartitionWorker::Main() {
           std::lock_guard<std::shared_timed_mutex> state(state_mu_);
           for (const auto& r : batch) ApplyRecord(r, /*live=*/true, &applied);
         }
+        HandToTail();
         GiveWriter(std::move(applied));
       }
       {
@@ -223,6 +224,7 @@ bool PartitionWorker::Recover() {
         for (const auto& r : *commands) ApplyRecord(r, /*live=*/false);
         replayed = commands->size();
       }
+      HandToTail();
     }
     if (status.ok()) {
       const double took = Seconds(Clock::now() - started);
@@ -252,11 +254,19 @@ absl::Status PartitionWorker::ReadBackEvents() {
   const int64_t oldest_ms =
       WallMs() -
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.tail->retention()).count();
+  std::vector<std::string> events;
+  events.reserve(records->size());
   for (auto& r : *records) {
     if (r.timestamp_ms >= 0 && r.timestamp_ms < oldest_ms) continue;
-    options_.tail->Add(std::move(r.value));
+    events.push_back(std::move(r.value));
   }
+  options_.tail->Add(std::move(events));
   return absl::OkStatus();
+}
+
+void PartitionWorker::HandToTail() {
+  if (options_.tail == nullptr || tail_batch_.empty()) return;
+  options_.tail->Add(std::exchange(tail_batch_, {}));
 }
 
 void PartitionWorker::ApplyRecord(const kafka_io::Record& record, bool live,
@@ -332,9 +342,10 @@ void PartitionWorker::Publish(const std::vector<v1::RoutingEvent>& events) {
       in_flight_->failed = true;
       if (options_.metrics != nullptr) options_.metrics->EventPublishFailed();
     }
-    // Watchers see it now: should this replica die before the broker has it, the next owner's
-    // replay of the (durable) command publishes the same event, with the same id.
-    if (options_.tail != nullptr) options_.tail->Add(std::move(bytes));
+    // Watchers see it once its batch is applied (HandToTail): should this replica die before
+    // the broker has it, the next owner's replay of the (durable) command publishes the same
+    // event, with the same id.
+    if (options_.tail != nullptr) tail_batch_.push_back(std::move(bytes));
   }
 }
 

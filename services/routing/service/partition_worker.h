@@ -135,6 +135,9 @@ class PartitionWorker {
   bool Recover();  // false if stopped before it finished
   // After a restore, before the replay: the partition's last events into the tail (for Watch).
   absl::Status ReadBackEvents();
+  // The events published since the last call, to the tail in one hand-over (one lock and at
+  // most one wake-up per applied batch, outside the state lock).
+  void HandToTail();
   // Applies `record` unless it is at or before the state's offset; with `applied`, appends it
   // there as parsed (for the writer's copy).
   void ApplyRecord(const kafka_io::Record& record, bool live,
@@ -211,6 +214,7 @@ class PartitionWorker {
   std::string last_tick_id_;
   std::chrono::steady_clock::time_point last_tick_sent_;
   std::vector<v1::RoutingEvent> events_;  // scratch
+  std::vector<std::string> tail_batch_;   // worker thread: serialized events for HandToTail
 };
 
 }  // namespace sb::routing
