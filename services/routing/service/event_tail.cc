@@ -64,16 +64,6 @@ EventTail::~EventTail() {
   thread_.join();
 }
 
-void EventTail::Add(std::string bytes) {
-  bool was_empty;
-  {
-    std::lock_guard<std::mutex> lock(inbox_mu_);
-    was_empty = inbox_.empty();
-    inbox_.push_back(std::move(bytes));
-  }
-  if (was_empty) inbox_cv_.notify_one();  // else the thread is awake or about to drain it
-}
-
 void EventTail::Add(std::vector<std::string> events) {
   if (events.empty()) return;
   bool was_empty;

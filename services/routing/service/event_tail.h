@@ -65,13 +65,12 @@ class EventTail {
   explicit EventTail(Options options);
   ~EventTail();  // stops it; events not handled yet are dropped
 
-  // Queues a serialized event: the tail's thread keeps it unless it is a duplicate (or not
-  // about an interaction) and hands it to the interaction's watchers. Any thread (each
-  // partition's worker: it only moves the bytes into a queue; an earlier version did the rest on
-  // the worker, under its state lock, and the two-replica p99 went up by 2-20 ms). Events queued
-  // by one thread are handled in that order.
-  void Add(std::string bytes);
-  // The same for several events, in order, with one lock and at most one wake-up.
+  // Queues serialized events, in order, with one lock and at most one wake-up: the tail's
+  // thread keeps each unless it is a duplicate (or not about an interaction) and hands it to the
+  // interaction's watchers. Any thread (each partition's worker, once per applied batch: it only
+  // moves the bytes into a queue; an earlier version did the rest on the worker, under its state
+  // lock, and the two-replica p99 went up by 2-20 ms). Events queued by one thread are handled
+  // in that order.
   void Add(std::vector<std::string> events);
   std::chrono::seconds retention() const { return options_.retention; }
   // Returns once every event Add queued before the call has been handled (tests, shutdown).

@@ -55,7 +55,9 @@ std::vector<std::string> Ids(const std::vector<v1::RoutingEvent>& events) {
 class EventTailTest : public ::testing::Test {
  protected:
   void SetUp() override { g_now_ms = 1'000'000'000; }
-  void Add(EventTail& tail, const v1::RoutingEvent& e) { tail.Add(e.SerializeAsString()); }
+  void Add(EventTail& tail, const v1::RoutingEvent& e) {
+    tail.Add(std::vector<std::string>{e.SerializeAsString()});
+  }
   // What a new watcher of (tenant, interaction) gets at once.
   std::vector<std::string> Kept(EventTail& tail, const std::string& tenant,
                                 const std::string& interaction) {
@@ -113,7 +115,7 @@ TEST_F(EventTailTest, IgnoresEventsNotAboutAnInteractionAndBytesThatDoNotParse) 
   config.set_command_offset(1);
   config.mutable_queue_upserted()->mutable_queue()->set_queue_id("support");
   Add(tail, config);
-  tail.Add("\xff\xff\xff not a protobuf");
+  tail.Add(std::vector<std::string>{"\xff\xff\xff not a protobuf"});
   Add(tail, Event("t1", "call-1", 2));
   tail.WaitIdle();
   EXPECT_EQ(tail.retained_count(), 1u);
